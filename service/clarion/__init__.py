@@ -1,0 +1,1 @@
+"""Clarion: an event-driven notification service."""

@@ -1,0 +1,80 @@
+"""The one place the Litestar app is built."""
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from litestar import Litestar, Request, Response
+from litestar.config.app import AppConfig
+from litestar.di import Provide
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi.config import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.plugins import InitPlugin
+
+from clarion.db.engine import running_engine
+from clarion.errors import ClarionError
+from clarion.settings import Settings
+from clarion.system.controllers import HealthController
+
+logger = logging.getLogger(__name__)
+
+
+class ClarionPlugin(InitPlugin):
+    """Cross-cutting wiring: dependencies, error mapping, lifespan resources, routes."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def on_app_init(self, app_config: AppConfig) -> AppConfig:
+        self._add_dependencies(app_config)
+        self._add_exception_handlers(app_config)
+        app_config.lifespan.append(self._lifespan)
+        app_config.route_handlers.extend([HealthController])
+        return app_config
+
+    def _add_dependencies(self, app_config: AppConfig) -> None:
+        settings = self.settings
+        app_config.dependencies["settings"] = Provide(lambda: settings, use_cache=True, sync_to_thread=False)
+
+    def _add_exception_handlers(self, app_config: AppConfig) -> None:
+        app_config.exception_handlers[ClarionError] = _clarion_error_response
+        app_config.exception_handlers[ValidationException] = _validation_error_response
+
+    @contextlib.asynccontextmanager
+    async def _lifespan(self, app: Litestar) -> AsyncIterator[None]:
+        async with running_engine(self.settings.database) as engine:
+            app.state.engine = engine
+            yield
+
+
+def _clarion_error_response(_: Request, exc: ClarionError) -> Response:
+    return Response({"detail": exc.detail}, status_code=exc.status_code)
+
+
+def _validation_error_response(_: Request, exc: ValidationException) -> Response:
+    return Response({"detail": validation_detail(exc)}, status_code=400)
+
+
+def validation_detail(exc: HTTPException) -> str:
+    """Litestar says "Validation failed for POST /x"; name the field from the error's extra instead."""
+    extra = exc.extra if isinstance(exc.extra, list) else []
+    for item in extra:
+        if isinstance(item, dict) and item.get("message"):
+            key = item.get("key")
+            message = str(item["message"]).replace("`", "")
+            return f"{key}: {message}" if key else message
+    return str(exc.detail)
+
+
+def create_app(settings: Settings) -> Litestar:
+    return Litestar(
+        plugins=[ClarionPlugin(settings)],
+        openapi_config=OpenAPIConfig(
+            title="Clarion",
+            version="0.1.0",
+            path="/schema",
+            render_plugins=[SwaggerRenderPlugin()],
+        ),
+        request_max_body_size=settings.server.max_body_bytes,
+    )

@@ -1,0 +1,1 @@
+"""The service side of channels: loading plugins and running configured channel instances."""

@@ -1,0 +1,45 @@
+"""Loading channel plugins and describing the configured channels."""
+
+import msgspec
+from clarion_plugins import PluginManager
+
+from clarion.settings import PluginSettings, Settings
+
+# Built-in channels are plugins like any other, named by module path (never imported here).
+BUILTIN_PLUGINS = ("clarion_channels.email", "clarion_channels.webhook")
+
+
+class ChannelInfo(msgspec.Struct, kw_only=True):
+    name: str
+    type: str
+    enabled: bool
+    plugin: str | None
+    address_kinds: list[str]
+
+
+def load_plugins(plugins: PluginSettings) -> PluginManager:
+    manager = PluginManager(builtins=BUILTIN_PLUGINS, disabled=plugins.disabled, strict=plugins.strict)
+    manager.load()
+    return manager
+
+
+def describe_channels(settings: Settings, manager: PluginManager) -> list[ChannelInfo]:
+    """Every configured channel with its type, state and the plugin providing it (None: type unknown)."""
+    infos = []
+    for name, channel in sorted(settings.channels.items()):
+        channel_type = manager.channel_types.get(channel.type)
+        infos.append(
+            ChannelInfo(
+                name=name,
+                type=channel.type,
+                enabled=channel.enabled,
+                plugin=manager.type_sources.get(channel.type),
+                address_kinds=sorted(channel_type.address_kinds) if channel_type else [],
+            )
+        )
+    return infos
+
+
+def channel_address_kinds(settings: Settings, manager: PluginManager) -> dict[str, frozenset[str]]:
+    """Channel name → the address kinds its type can reach (configured channels, enabled or not)."""
+    return {info.name: frozenset(info.address_kinds) for info in describe_channels(settings, manager)}

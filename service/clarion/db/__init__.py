@@ -1,0 +1,1 @@
+"""Database access: engine selection from settings, table binding, migrations."""

@@ -1,0 +1,13 @@
+"""The single Piccolo app holding every Clarion table and its migrations."""
+
+from pathlib import Path
+
+from piccolo.conf.apps import AppConfig
+
+from clarion.db.tables import ALL_TABLES
+
+APP_CONFIG = AppConfig(
+    app_name="clarion",
+    migrations_folder_path=Path(__file__).parent / "migrations",
+    table_classes=list(ALL_TABLES),
+)

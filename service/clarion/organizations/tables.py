@@ -1,0 +1,56 @@
+"""The tenant hierarchy: Organization → Project → Application → Event."""
+
+from piccolo.columns import Boolean, ForeignKey, Text, Timestamptz, Varchar
+from piccolo.table import Table
+
+SLUG_LENGTH = 100
+
+
+class Organization(Table):
+    """A tenant; every API key, user and project lives inside one."""
+
+    slug = Varchar(length=SLUG_LENGTH, unique=True)
+    name = Varchar(length=255)
+    created = Timestamptz()
+
+
+class Project(Table):
+    """A group of applications inside an organization; owns distribution lists."""
+
+    organization = ForeignKey(Organization, null=False)
+    slug = Varchar(length=SLUG_LENGTH)
+    name = Varchar(length=255)
+    active = Boolean(default=True)
+    locked = Boolean(default=False)
+    paused = Boolean(default=False)
+    created = Timestamptz()
+
+
+
+class Application(Table):
+    """A client system that triggers events."""
+
+    project = ForeignKey(Project, null=False)
+    slug = Varchar(length=SLUG_LENGTH)
+    name = Varchar(length=255)
+    active = Boolean(default=True)
+    locked = Boolean(default=False)
+    paused = Boolean(default=False)
+    created = Timestamptz()
+
+
+
+class Event(Table):
+    """A named thing that can happen in an application and be triggered."""
+
+    application = ForeignKey(Application, null=False)
+    slug = Varchar(length=SLUG_LENGTH)
+    name = Varchar(length=255)
+    description = Text(default="")
+    active = Boolean(default=True)
+    locked = Boolean(default=False)
+    paused = Boolean(default=False)
+    created = Timestamptz()
+
+
+

@@ -1,0 +1,242 @@
+"""Clarion's configuration: TOML decoded into msgspec Structs.
+
+`load_settings()` is the one entry point. It reads the file named by
+`CLARION_CONFIG` (default `config/clarion.toml`), resolves `{"$env": NAME}` and
+`{"$file": PATH}` secrets, applies the `CLARION_DATABASE_URL` / `CLARION_HOST` /
+`CLARION_PORT` overrides and decodes the result. Every error names the key.
+"""
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+from msgspec import Meta
+from typing_extensions import Annotated
+
+DEFAULT_CONFIG_PATH = "config/clarion.toml"
+REDACTED = "********"
+
+PositiveInt = Annotated[int, Meta(ge=1)]
+PositiveFloat = Annotated[float, Meta(gt=0)]
+Port = Annotated[int, Meta(ge=0, le=65535)]
+
+
+class SettingsError(Exception):
+    """The configuration file cannot be used; the message names the key."""
+
+
+class _Section(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    pass
+
+
+class ServerSettings(_Section):
+    host: str = "127.0.0.1"
+    port: Port = 8000
+    max_body_bytes: PositiveInt = 524288
+
+
+class DatabaseSettings(_Section):
+    url: str = "sqlite:///var/clarion.db"
+    synchronous: Literal["FULL", "NORMAL"] = "FULL"
+    pool_size: PositiveInt = 10
+
+
+class DispatchSettings(_Section):
+    embedded: bool = True
+    max_attempts: PositiveInt = 8
+    backoff_base_s: PositiveFloat = 2.0
+    backoff_max_s: PositiveFloat = 3600.0
+    lease_s: PositiveFloat = 60.0
+    poll_interval_s: PositiveFloat = 0.5
+
+
+class PluginSettings(_Section):
+    disabled: list[str] = []
+    strict: bool = False
+
+
+class TemplateSettings(_Section):
+    max_bytes: PositiveInt = 65536
+    max_output_bytes: PositiveInt = 262144
+    render_timeout_s: PositiveFloat = 2.0
+
+
+class RetentionSettings(_Section):
+    occurrences_days: PositiveInt = 30
+    idempotency_hours: PositiveInt = 24
+
+
+class LoggingSettings(_Section):
+    format: Literal["text", "json"] = "text"
+    level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class AdminSettings(_Section):
+    enabled: bool = False
+
+
+class MetricsSettings(_Section):
+    enabled: bool = True
+    per_event_labels: bool = False
+
+
+class ChannelSettings(_Section):
+    """One `[channels.NAME]` table. `options` are decoded later by the channel's plugin."""
+
+    type: str
+    enabled: bool = True
+    max_concurrency: PositiveInt = 8
+    options: dict[str, Any] = {}
+
+
+class Settings(_Section):
+    server: ServerSettings = msgspec.field(default_factory=ServerSettings)
+    database: DatabaseSettings = msgspec.field(default_factory=DatabaseSettings)
+    dispatch: DispatchSettings = msgspec.field(default_factory=DispatchSettings)
+    plugins: PluginSettings = msgspec.field(default_factory=PluginSettings)
+    templates: TemplateSettings = msgspec.field(default_factory=TemplateSettings)
+    retention: RetentionSettings = msgspec.field(default_factory=RetentionSettings)
+    logging: LoggingSettings = msgspec.field(default_factory=LoggingSettings)
+    admin: AdminSettings = msgspec.field(default_factory=AdminSettings)
+    metrics: MetricsSettings = msgspec.field(default_factory=MetricsSettings)
+    channels: dict[str, ChannelSettings] = {}
+    # Dotted paths of values that came from `$env` / `$file`; redacted when shown.
+    secret_paths: frozenset[str] = frozenset()
+    source: str = ""
+
+
+_CHANNEL_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+_ENV_OVERRIDES = {
+    "CLARION_DATABASE_URL": ("database", "url", str),
+    "CLARION_HOST": ("server", "host", str),
+    "CLARION_PORT": ("server", "port", int),
+}
+
+
+def config_path(path: str | os.PathLike[str] | None = None) -> Path:
+    return Path(path or os.environ.get("CLARION_CONFIG") or DEFAULT_CONFIG_PATH)
+
+
+def load_settings(
+    path: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Read, resolve and decode the configuration file."""
+    environ = os.environ if environ is None else environ
+    file = config_path(path)
+    try:
+        text = file.read_bytes()
+    except OSError as exc:
+        raise SettingsError(f"{file}: cannot read configuration: {exc.strerror}") from exc
+    return parse_settings(text, source=str(file), environ=environ)
+
+
+def parse_settings(
+    text: bytes | str, *, source: str = "<string>", environ: Mapping[str, str] | None = None
+) -> Settings:
+    environ = os.environ if environ is None else environ
+    try:
+        raw = msgspec.toml.decode(text)
+    except msgspec.DecodeError as exc:
+        raise SettingsError(f"{source}: invalid TOML: {exc}") from exc
+    secret_paths: set[str] = set()
+    raw = _resolve_secrets(raw, "", secret_paths, environ, Path(source).parent)
+    for variable, (section, key, kind) in _ENV_OVERRIDES.items():
+        if variable in environ:
+            try:
+                value = kind(environ[variable])
+            except ValueError as exc:
+                raise SettingsError(f"{variable}: expected {kind.__name__}") from exc
+            raw.setdefault(section, {})
+            if not isinstance(raw[section], dict):
+                raise SettingsError(f"{section}: expected a table")
+            raw[section][key] = value
+    for reserved in ("secret_paths", "source"):
+        if reserved in raw:
+            raise SettingsError(f"{reserved}: unknown key")
+    raw_channels = raw.pop("channels", {})
+    if not isinstance(raw_channels, dict):
+        raise SettingsError("channels: expected a table")
+    settings = _convert(raw, Settings, "")
+    channels = {}
+    for name, table in raw_channels.items():
+        if not _CHANNEL_NAME.match(name):
+            raise SettingsError(
+                f"channels.{name}: a channel name is lowercase letters, digits, '-' and '_'"
+            )
+        channels[name] = _convert(table, ChannelSettings, f"channels.{name}")
+    return msgspec.structs.replace(
+        settings, channels=channels, secret_paths=frozenset(secret_paths), source=source
+    )
+
+
+def _convert(raw: Any, kind: type[msgspec.Struct], prefix: str) -> Any:
+    try:
+        return msgspec.convert(raw, kind)
+    except msgspec.ValidationError as exc:
+        raise SettingsError(name_the_key(str(exc), prefix)) from exc
+
+
+def name_the_key(message: str, prefix: str = "") -> str:
+    """Turn msgspec's "Expected `int`, got `str` - at `$.port`" into "PREFIX.port: expected int, got str"."""
+    text, _, where = message.partition(" - at `$")
+    path = ".".join(part for part in (prefix, where.rstrip("`").lstrip(".")) if part)
+    text = text.replace("`", "")
+    text = f"{text[:1].lower()}{text[1:]}"
+    unknown = re.fullmatch(r"object contains unknown field (\S+)", text)
+    if unknown:
+        path, text = ".".join(p for p in (path, unknown.group(1)) if p), "unknown key"
+    return f"{path}: {text}" if path else text
+
+
+def _resolve_secrets(
+    value: Any, path: str, secret_paths: set[str], environ: Mapping[str, str], base: Path
+) -> Any:
+    if isinstance(value, dict):
+        if set(value) == {"$env"}:
+            name = value["$env"]
+            if not isinstance(name, str) or name not in environ:
+                raise SettingsError(f"{path}: environment variable {name!r} is not set")
+            secret_paths.add(path)
+            return environ[name]
+        if set(value) == {"$file"}:
+            file = Path(value["$file"])
+            try:
+                secret = (file if file.is_absolute() else Path.cwd() / file).read_text()
+            except OSError as exc:
+                raise SettingsError(f"{path}: cannot read secret file {file}: {exc.strerror}") from exc
+            secret_paths.add(path)
+            return secret.strip()
+        return {
+            key: _resolve_secrets(item, f"{path}.{key}" if path else key, secret_paths, environ, base)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [
+            _resolve_secrets(item, f"{path}[{index}]", secret_paths, environ, base)
+            for index, item in enumerate(value)
+        ]
+    return value
+
+
+def redacted(settings: Settings) -> dict[str, Any]:
+    """The settings as plain data with every secret (and database password) masked."""
+    data = msgspec.to_builtins(settings)
+    data.pop("secret_paths", None)
+    data.pop("source", None)
+    for path in settings.secret_paths:
+        _mask(data, path.split("."))
+    data["database"]["url"] = re.sub(r"://([^:/@]+):[^@]*@", rf"://\1:{REDACTED}@", data["database"]["url"])
+    return data
+
+
+def _mask(data: Any, keys: list[str]) -> None:
+    for key in keys[:-1]:
+        if not isinstance(data, dict) or key not in data:
+            return
+        data = data[key]
+    if isinstance(data, dict) and keys[-1] in data:
+        data[keys[-1]] = REDACTED

@@ -1,0 +1,185 @@
+"""Suite-wide fixtures: the database under test, settings, the app over HTTP.
+
+The suite runs once per engine: `CLARION_TEST_DATABASE=sqlite` (default) or
+`postgresql` (with `CLARION_TEST_POSTGRES_URL`). Every test that uses `database_url`
+gets a freshly migrated database of its own.
+"""
+
+import asyncio
+import itertools
+import os
+import shutil
+import socket
+import sys
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import msgspec
+import pytest
+from litestar.testing import AsyncTestClient
+
+from clarion.app import create_app
+from clarion.db.engine import create_engine, migrate
+from clarion.settings import DatabaseSettings, Settings, parse_settings
+
+REPO = Path(__file__).resolve().parent.parent
+ENGINE = os.environ.get("CLARION_TEST_DATABASE", "sqlite")
+POSTGRES_URL = os.environ.get("CLARION_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+if ENGINE not in ("sqlite", "postgresql"):
+    raise pytest.UsageError(f"CLARION_TEST_DATABASE must be sqlite or postgresql, not {ENGINE!r}")
+
+
+def pytest_report_header() -> str:
+    return f"clarion database engine under test: {ENGINE}" + (
+        f" ({POSTGRES_URL})" if ENGINE == "postgresql" else ""
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _server_url(url: str, database: str) -> str:
+    return url.rsplit("/", 1)[0] + "/" + database
+
+
+async def _migrate_url(url: str) -> None:
+    engine = create_engine(DatabaseSettings(url=url))
+    await engine.start()
+    try:
+        await migrate(engine)
+    finally:
+        await engine.close()
+
+
+class DatabaseFactory:
+    """Hands out freshly migrated databases, cloned from one migrated template."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.counter = itertools.count()
+        self.prefix = f"clarion_test_{os.getpid()}"
+        self.template: str | None = None
+        self.created: list[str] = []
+
+    def template_url(self) -> str:
+        if self.template is None:
+            if ENGINE == "sqlite":
+                path = self.workdir / "template.db"
+                url = f"sqlite:///{path}"
+                asyncio.run(_migrate_url(url))
+                self.template = str(path)
+            else:
+                name = f"{self.prefix}_template"
+                asyncio.run(self._create_postgres(name, template=None))
+                asyncio.run(_migrate_url(_server_url(POSTGRES_URL, name)))
+                self.template = name
+        return self.template
+
+    def new_url(self) -> str:
+        template = self.template_url()
+        number = next(self.counter)
+        if ENGINE == "sqlite":
+            path = self.workdir / f"db{number}.db"
+            shutil.copyfile(template, path)
+            return f"sqlite:///{path}"
+        name = f"{self.prefix}_{number}"
+        asyncio.run(self._create_postgres(name, template=template))
+        return _server_url(POSTGRES_URL, name)
+
+    async def _create_postgres(self, name: str, template: str | None) -> None:
+        connection = await asyncpg.connect(POSTGRES_URL)
+        try:
+            await connection.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            clause = f' TEMPLATE "{template}"' if template else ""
+            await connection.execute(f'CREATE DATABASE "{name}"{clause}')
+        finally:
+            await connection.close()
+        self.created.append(name)
+
+    def drop_all(self) -> None:
+        if ENGINE != "postgresql" or not self.created:
+            return
+
+        async def drop() -> None:
+            connection = await asyncpg.connect(POSTGRES_URL)
+            try:
+                for name in reversed(self.created):
+                    await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            finally:
+                await connection.close()
+
+        asyncio.run(drop())
+
+
+@pytest.fixture(scope="session")
+def database_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DatabaseFactory]:
+    factory = DatabaseFactory(tmp_path_factory.mktemp("databases"))
+    yield factory
+    factory.drop_all()
+
+
+@pytest.fixture
+def database_url(database_factory: DatabaseFactory) -> str:
+    """A freshly migrated database of the engine under test."""
+    return database_factory.new_url()
+
+
+BASE_CONFIG = """
+[dispatch]
+backoff_base_s = 0.05
+backoff_max_s = 0.5
+lease_s = 5
+poll_interval_s = 0.05
+
+[channels.email]
+type = "email"
+enabled = true
+[channels.email.options]
+host = "127.0.0.1"
+port = 1
+sender = "Clarion <clarion@localhost>"
+
+[channels.webhook]
+type = "webhook"
+enabled = true
+[channels.webhook.options]
+allow_private_targets = true
+"""
+
+
+@pytest.fixture
+def make_settings(database_url: str) -> Callable[..., Settings]:
+    """Settings on the test database; `toml` replaces the base config, `overrides` patch sections."""
+
+    def build(toml: str = BASE_CONFIG, **sections: Any) -> Settings:
+        settings = parse_settings(toml, environ={"CLARION_DATABASE_URL": database_url})
+        for section, values in sections.items():
+            current = getattr(settings, section)
+            settings = msgspec.structs.replace(
+                settings, **{section: msgspec.structs.replace(current, **values)}
+            )
+        return settings
+
+    return build
+
+
+@pytest.fixture
+def settings(make_settings: Callable[..., Settings]) -> Settings:
+    return make_settings()
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[AsyncTestClient]:
+    """The app over HTTP (in-process ASGI), lifespan included."""
+    async with AsyncTestClient(app=create_app(settings)) as test_client:
+        yield test_client
+
+
+def clarion_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "clarion", *args]

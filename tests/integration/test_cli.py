@@ -1,0 +1,133 @@
+"""The `clarion` command line, run as a subprocess against the database under test."""
+
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from catalog_fixtures import SPEC_CATALOG
+from conftest import BASE_CONFIG, REPO, clarion_command
+
+
+@pytest.fixture
+def config_file(tmp_path: Path) -> Path:
+    path = tmp_path / "clarion.toml"
+    path.write_text(BASE_CONFIG)
+    return path
+
+
+@pytest.fixture
+def run(config_file: Path, database_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
+    def run(*args: str, config: Path | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+        env = {
+            **os.environ,
+            "CLARION_CONFIG": str(config or config_file),
+            "CLARION_DATABASE_URL": database_url,
+        }
+        result = subprocess.run(
+            clarion_command(*args), env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120
+        )
+        if check:
+            assert result.returncode == 0, result.stderr
+        return result
+
+    return run
+
+
+def _toml(value: Any, prefix: str = "") -> str:
+    """Enough TOML writing for a catalog: arrays of tables become inline JSON-like arrays."""
+    return "organizations = " + _inline(value["organizations"]) + "\n"
+
+
+def _inline(value: Any) -> str:
+    if isinstance(value, dict):
+        return "{" + ", ".join(f'"{k}" = {_inline(v)}' for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_inline(v) for v in value) + "]"
+    return json.dumps(value)
+
+
+def test_migrate_is_repeatable(run) -> None:  # type: ignore[no-untyped-def]
+    result = run("migrate")
+    assert "applied 0 migration(s)" in result.stdout
+
+
+@pytest.mark.parametrize("suffix", [".json", ".toml", ".yaml"])
+def test_apply_prints_created_keys_once(run, tmp_path: Path, suffix: str) -> None:  # type: ignore[no-untyped-def]
+    file = tmp_path / f"catalog{suffix}"
+    if suffix == ".json":
+        file.write_text(json.dumps(SPEC_CATALOG))
+    elif suffix == ".toml":
+        file.write_text(_toml(SPEC_CATALOG))
+    else:
+        file.write_text(yaml.safe_dump(SPEC_CATALOG))
+    first = json.loads(run("apply", str(file)).stdout)
+    token = first["api_keys"]["acme/shop-backend"]
+    assert token.startswith("clk_")
+    assert json.loads(run("apply", str(file)).stdout) == {"api_keys": {}}
+
+
+def test_apply_bad_file_fails_naming_the_entry(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    document = json.loads(json.dumps(SPEC_CATALOG))
+    document["organizations"][0]["api_keys"][0]["grants"] = ["nope"]
+    file = tmp_path / "bad.json"
+    file.write_text(json.dumps(document))
+    result = run("apply", str(file), check=False)
+    assert result.returncode == 2
+    assert "organizations[0].api_keys[0].grants: unknown grant 'nope'" in result.stderr
+    assert "Traceback" not in result.stderr
+    garbage = tmp_path / "garbage.json"
+    garbage.write_text("{not json")
+    result = run("apply", str(garbage), check=False)
+    assert result.returncode == 2 and "not valid json" in result.stderr
+
+
+def test_apply_on_an_unmigrated_database_says_migrate(tmp_path: Path, config_file: Path) -> None:
+    file = tmp_path / "c.json"
+    file.write_text(json.dumps(SPEC_CATALOG))
+    env = {**os.environ, "CLARION_CONFIG": str(config_file), "CLARION_DATABASE_URL": f"sqlite:///{tmp_path}/empty.db"}
+    result = subprocess.run(clarion_command("apply", str(file)), env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "run `clarion migrate` first" in result.stderr
+
+
+def test_demo_mints_a_fresh_key_each_time(run) -> None:  # type: ignore[no-untyped-def]
+    first = run("demo").stdout
+    second = run("demo").stdout
+    token_1 = first.split("Demo key (shown once): ")[1].split()[0]
+    token_2 = second.split("Demo key (shown once): ")[1].split()[0]
+    assert token_1 != token_2
+    assert "curl" in second and "/api/o/demo/p/web/a/shop/e/order-paid/trigger/" in second
+
+
+def test_config_check(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    assert ": ok (2 channel(s))" in run("config", "check").stdout
+    bad = tmp_path / "bad.toml"
+    bad.write_text(BASE_CONFIG.replace("port = 1\n", 'port = "smtp"\n'))
+    result = run("config", "check", config=bad, check=False)
+    assert result.returncode == 2
+    assert "channels.email.options.port" in result.stderr
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[server]\nport = 'x'\n")
+    result = run("config", "check", config=broken, check=False)
+    assert result.returncode == 2 and "server.port: expected int, got str" in result.stderr
+
+
+def test_shipped_configs_pass_config_check(run) -> None:  # type: ignore[no-untyped-def]
+    for name in ("clarion.toml", "development.toml"):
+        assert ": ok" in run("config", "check", config=REPO / "config" / name).stdout
+
+
+def test_channels_lists_type_state_and_plugin(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    config = tmp_path / "channels.toml"
+    config.write_text(BASE_CONFIG.replace('[channels.webhook]\ntype = "webhook"\nenabled = true', '[channels.webhook]\ntype = "webhook"\nenabled = false'))
+    listing = json.loads(run("channels", "--json", config=config).stdout)
+    by_name = {channel["name"]: channel for channel in listing["channels"]}
+    assert by_name["email"]["type"] == "email" and by_name["email"]["enabled"] is True
+    assert by_name["webhook"]["enabled"] is False
+    assert "clarion_channels.email" in by_name["email"]["plugin"]
+    text = run("channels", config=config).stdout
+    assert "webhook" in text and "no" in text

@@ -1,0 +1,138 @@
+import os
+from pathlib import Path
+
+import pytest
+
+from clarion.settings import REDACTED, SettingsError, load_settings, parse_settings, redacted
+
+pytestmark = pytest.mark.no_db
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def error_of(text: str, environ: dict[str, str] | None = None) -> str:
+    with pytest.raises(SettingsError) as caught:
+        parse_settings(text, environ=environ or {})
+    return str(caught.value)
+
+
+def test_shipped_default_file_decodes_with_spec_defaults() -> None:
+    settings = load_settings(REPO / "config" / "clarion.toml", environ={})
+    assert settings.server.host == "127.0.0.1"
+    assert settings.server.port == 8000
+    assert settings.server.max_body_bytes == 524288
+    assert settings.database.url == "sqlite:///var/clarion.db"
+    assert settings.dispatch.max_attempts == 8
+    assert settings.templates.render_timeout_s == 2.0
+    assert settings.retention.idempotency_hours == 24
+    assert {"email", "webhook"} <= set(settings.channels)
+
+
+def test_example_file_has_every_key_and_decodes() -> None:
+    settings = load_settings(
+        REPO / "config" / "clarion.example.toml", environ={"CLARION_WEBHOOK_SECRET": "whsec_AAAA"}
+    )
+    assert settings.channels["webhook"].options["secret"] == "whsec_AAAA"
+    text = (REPO / "config" / "clarion.example.toml").read_text()
+    from clarion.settings import Settings
+
+    for section in Settings.__struct_fields__:
+        if section in ("secret_paths", "source", "channels"):
+            continue
+        assert f"[{section}]" in text
+        for key in getattr(Settings(), section).__struct_fields__:
+            assert f"\n{key} =" in text or f"\n# {key} =" in text, f"{section}.{key} missing"
+
+
+def test_empty_file_gives_defaults() -> None:
+    settings = parse_settings("", environ={})
+    assert settings.dispatch.lease_s == 60
+    assert settings.channels == {}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[server]\nport = 'x'\n", "server.port: expected int, got str"),
+        ("[server]\nprot = 1\n", "server.prot: unknown key"),
+        ("[dispatch]\nlease_s = -1\n", "dispatch.lease_s: expected float > 0.0"),
+        ("[logging]\nformat = 'xml'\n", "logging.format:"),
+        (
+            "[channels.email]\ntype = 'email'\nmax_concurrency = 'lots'\n",
+            "channels.email.max_concurrency: expected int, got str",
+        ),
+        ("[channels.email]\nenabled = true\n", "channels.email: object missing required field type"),
+        ("[channels.Bad]\ntype = 'email'\n", "channels.Bad: a channel name"),
+        ("[server\n", "invalid TOML"),
+        ("[database]\nurl = { '$env' = 'NOPE' }\n", "database.url: environment variable 'NOPE' is not set"),
+    ],
+)
+def test_bad_files_name_the_key(text: str, message: str) -> None:
+    assert message in error_of(text)
+
+
+def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="cannot read configuration"):
+        load_settings(tmp_path / "nope.toml", environ={})
+
+
+def test_config_environment_variable_selects_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    file = tmp_path / "other.toml"
+    file.write_text("[server]\nport = 9123\n")
+    monkeypatch.setenv("CLARION_CONFIG", str(file))
+    assert load_settings().server.port == 9123
+
+
+def test_environment_overrides() -> None:
+    settings = parse_settings(
+        "[server]\nport = 1\n",
+        environ={
+            "CLARION_DATABASE_URL": "postgresql://u:p@h/db",
+            "CLARION_HOST": "0.0.0.0",
+            "CLARION_PORT": "8123",
+        },
+    )
+    assert (settings.database.url, settings.server.host, settings.server.port) == (
+        "postgresql://u:p@h/db",
+        "0.0.0.0",
+        8123,
+    )
+    assert "CLARION_PORT: expected int" in error_of("", {"CLARION_PORT": "eighty"})
+
+
+def test_secrets_from_env_and_file_are_resolved_and_redacted(tmp_path: Path) -> None:
+    secret_file = tmp_path / "smtp-password"
+    secret_file.write_text("s3cret-from-file\n")
+    settings = parse_settings(
+        f"""
+[database]
+url = "postgresql://clarion:dbpass@db/clarion"
+[channels.email]
+type = "email"
+[channels.email.options]
+password = {{ "$file" = "{secret_file}" }}
+[channels.webhook]
+type = "webhook"
+[channels.webhook.options]
+secret = {{ "$env" = "HOOK_SECRET" }}
+""",
+        environ={"HOOK_SECRET": "whsec_c2VjcmV0"},
+    )
+    assert settings.channels["email"].options["password"] == "s3cret-from-file"
+    assert settings.channels["webhook"].options["secret"] == "whsec_c2VjcmV0"
+    shown = redacted(settings)
+    assert shown["channels"]["email"]["options"]["password"] == REDACTED
+    assert shown["channels"]["webhook"]["options"]["secret"] == REDACTED
+    assert "dbpass" not in str(shown)
+    assert "s3cret" not in str(shown) and "c2VjcmV0" not in str(shown)
+
+
+def test_unreadable_secret_file_names_the_key(tmp_path: Path) -> None:
+    message = error_of(f'[channels.e]\ntype="email"\n[channels.e.options]\npassword = {{ "$file" = "{tmp_path}/none" }}\n')
+    assert message.startswith("channels.e.options.password: cannot read secret file")
+
+
+def test_process_environment_is_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLARION_PORT", "8765")
+    assert parse_settings("").server.port == 8765
+    assert os.environ["CLARION_PORT"] == "8765"
