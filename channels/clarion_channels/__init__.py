@@ -1,0 +1,1 @@
+"""Clarion's built-in channel types, registered through the public plugin API."""
