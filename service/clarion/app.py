@@ -6,14 +6,15 @@ from collections.abc import AsyncIterator
 
 from litestar import Litestar, Request, Response
 from litestar.config.app import AppConfig
+from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.plugins import InitPlugin
 
-from clarion.db.engine import running_engine
 from clarion.errors import ClarionError
+from clarion.runtime import Runtime, open_runtime
 from clarion.settings import Settings
 from clarion.system.controllers import HealthController
 
@@ -36,6 +37,7 @@ class ClarionPlugin(InitPlugin):
     def _add_dependencies(self, app_config: AppConfig) -> None:
         settings = self.settings
         app_config.dependencies["settings"] = Provide(lambda: settings, use_cache=True, sync_to_thread=False)
+        app_config.dependencies["runtime"] = Provide(_runtime_of, sync_to_thread=False)
 
     def _add_exception_handlers(self, app_config: AppConfig) -> None:
         app_config.exception_handlers[ClarionError] = _clarion_error_response
@@ -43,9 +45,13 @@ class ClarionPlugin(InitPlugin):
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, app: Litestar) -> AsyncIterator[None]:
-        async with running_engine(self.settings.database) as engine:
-            app.state.engine = engine
+        async with open_runtime(self.settings, dispatcher=self.settings.dispatch.embedded) as runtime:
+            app.state.runtime = runtime
             yield
+
+
+def _runtime_of(state: State) -> Runtime:
+    return state.runtime  # type: ignore[no-any-return]
 
 
 def _clarion_error_response(_: Request, exc: ClarionError) -> Response:

@@ -6,8 +6,10 @@ from pathlib import Path
 
 from clarion.__main__ import main as clarion_main
 from clarion.devtools.mailsink import start_mail_sink
+from clarion.settings import load_settings
 
 DEVELOPMENT_CONFIG = "config/development.toml"
+MAIL_DIRECTORY = Path("var/mail")
 
 
 def main() -> int:
@@ -16,9 +18,10 @@ def main() -> int:
         status = clarion_main(command)
         if status:
             return status
-    mail_directory = Path("var/mail")
-    sink = start_mail_sink(mail_directory)
-    print(f"development SMTP server on 127.0.0.1:1025; mail lands in {mail_directory}/", flush=True)
+    smtp = load_settings().channels["email"].options
+    host, port = smtp.get("host", "127.0.0.1"), int(smtp.get("port", 1025))
+    sink = start_mail_sink(MAIL_DIRECTORY, host, port)
+    print(f"\nDevelopment SMTP server on {host}:{port}; mail lands in {MAIL_DIRECTORY}/", flush=True)
     try:
         return clarion_main(["serve"])
     finally:

@@ -1,0 +1,1 @@
+"""The dispatcher: claiming occurrences and deliveries, resolving recipients, rendering, sending, retrying."""

@@ -1,0 +1,58 @@
+"""What one Clarion process runs: the database engine, the channels, the dispatcher."""
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from clarion_plugins import PluginManager
+
+from clarion.channels.registry import load_plugins
+from clarion.channels.reload import ConfigReloader, reloading
+from clarion.channels.runtime import ChannelSet
+from clarion.db.engine import ClarionEngine, running_engine
+from clarion.db.postgres import ClarionPostgresEngine
+from clarion.dispatch.signals import WorkSignal
+from clarion.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+# The PostgreSQL LISTEN/NOTIFY channel on which new work is announced.
+WORK_CHANNEL = "clarion_work"
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: ClarionEngine
+    plugins: PluginManager
+    channels: ChannelSet
+    work_signal: WorkSignal
+
+    def use_settings(self, settings: Settings) -> None:
+        """Adopt a reloaded configuration (only its channels differ from what is running)."""
+        self.settings = settings
+
+    async def announce_work(self) -> None:
+        """Wake this process's dispatcher now, and on PostgreSQL every other process's too."""
+        self.work_signal.notify()
+        if isinstance(self.engine, ClarionPostgresEngine):
+            await self.engine.run_ddl(f"NOTIFY {WORK_CHANNEL}")
+
+
+@contextlib.asynccontextmanager
+async def open_runtime(settings: Settings, *, dispatcher: bool) -> AsyncIterator[Runtime]:
+    """Start the engine and channels (and the dispatcher when asked); stop them in reverse order."""
+    plugins = load_plugins(settings.plugins)
+    for failure in plugins.failures:
+        logger.error("plugin %s failed to load: %s", failure.name, failure.error)
+    async with running_engine(settings.database) as engine:
+        channels = ChannelSet(plugins)
+        await channels.apply(settings.channels)
+        runtime = Runtime(settings, engine, plugins, channels, WorkSignal())
+        reloader = ConfigReloader(settings, channels, on_reload=runtime.use_settings)
+        try:
+            async with reloading(reloader):
+                yield runtime
+        finally:
+            await channels.aclose()

@@ -1,0 +1,88 @@
+"""`make run` as a new user runs it: it starts, answers, and the printed curl ends in a mail file."""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import REPO, free_port
+
+pytestmark = [pytest.mark.no_db, pytest.mark.slow]
+
+
+def test_makefile_run_target_is_the_devserver() -> None:
+    makefile = (REPO / "Makefile").read_text()
+    assert re.search(r"^run: .*\n\t\$\(PY\) -m clarion\.devtools\.devserver$", makefile, re.M)
+
+
+@pytest.fixture
+def devserver(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """The devserver in a scratch directory, on free ports, with the development config otherwise unchanged."""
+    http_port, smtp_port = free_port(), free_port()
+    config = (REPO / "config" / "development.toml").read_text()
+    config = config.replace("port = 8000", f"port = {http_port}").replace("port = 1025", f"port = {smtp_port}")
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "development.toml").write_text(config)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLARION_")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "clarion.devtools.devserver"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    output: list[str] = []
+    base_url = f"http://127.0.0.1:{http_port}"
+    deadline = time.monotonic() + 60
+    assert process.stdout is not None
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line and process.poll() is not None:
+            break
+        output.append(line)
+        if "Uvicorn running" in line or "Application startup complete" in line:
+            break
+    try:
+        httpx.get(f"{base_url}/health/", timeout=5).raise_for_status()
+    except Exception:
+        process.kill()
+        raise AssertionError("devserver did not start:\n" + "".join(output)) from None
+    yield base_url, "".join(output), tmp_path
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    process.stdout.close()
+
+
+def test_make_run_starts_and_the_printed_curl_delivers_a_mail(devserver) -> None:  # type: ignore[no-untyped-def]
+    base_url, output, workdir = devserver
+    token = re.search(r"Demo key \(shown once\): (\S+)", output)
+    assert token, output
+    headers = {"Authorization": f"Key {token.group(1)}"}
+    assert httpx.get(f"{base_url}/ready/", headers=headers, timeout=5).status_code == 200
+    ping = httpx.get(f"{base_url}/api/system/ping/", headers=headers, timeout=5)
+    assert ping.status_code == 200 and ping.json() == {"token": "demo"}
+
+    curl = re.search(r"(curl -sS -X POST .*?)\n\n", output, re.S)
+    assert curl, output
+    result = subprocess.run(["bash", "-c", curl.group(1)], capture_output=True, text=True, timeout=30)
+    assert '"occurrence"' in result.stdout, result.stdout + result.stderr
+
+    mail_directory = workdir / "var" / "mail"
+    deadline = time.monotonic() + 15
+    mails: list[Path] = []
+    while time.monotonic() < deadline and len(mails) < 2:
+        mails = sorted(mail_directory.glob("*.eml")) if mail_directory.exists() else []
+        time.sleep(0.1)
+    assert len(mails) == 2, "the demo list has two members"
+    text = mails[0].read_text()
+    assert "Subject: Order A-1001 paid" in text
