@@ -9,8 +9,6 @@ import asyncio
 import itertools
 import os
 import shutil
-import socket
-import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,10 +21,8 @@ from litestar.testing import AsyncTestClient
 from clarion.app import create_app
 from clarion.db.engine import create_engine, migrate
 from clarion.settings import DatabaseSettings, Settings, parse_settings
+from clarion_test_support import BASE_CONFIG, ENGINE, POSTGRES_URL
 
-REPO = Path(__file__).resolve().parent.parent
-ENGINE = os.environ.get("CLARION_TEST_DATABASE", "sqlite")
-POSTGRES_URL = os.environ.get("CLARION_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 if ENGINE not in ("sqlite", "postgresql"):
     raise pytest.UsageError(f"CLARION_TEST_DATABASE must be sqlite or postgresql, not {ENGINE!r}")
@@ -36,12 +32,6 @@ def pytest_report_header() -> str:
     return f"clarion database engine under test: {ENGINE}" + (
         f" ({POSTGRES_URL})" if ENGINE == "postgresql" else ""
     )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _server_url(url: str, database: str) -> str:
@@ -130,27 +120,6 @@ def database_url(database_factory: DatabaseFactory) -> str:
     return database_factory.new_url()
 
 
-BASE_CONFIG = """
-[dispatch]
-backoff_base_s = 0.05
-backoff_max_s = 0.5
-lease_s = 5
-poll_interval_s = 0.05
-
-[channels.email]
-type = "email"
-enabled = true
-[channels.email.options]
-host = "127.0.0.1"
-port = 1
-sender = "Clarion <clarion@localhost>"
-
-[channels.webhook]
-type = "webhook"
-enabled = true
-[channels.webhook.options]
-allow_private_targets = true
-"""
 
 
 @pytest.fixture
@@ -179,7 +148,3 @@ async def client(settings: Settings) -> AsyncIterator[AsyncTestClient]:
     """The app over HTTP (in-process ASGI), lifespan included."""
     async with AsyncTestClient(app=create_app(settings)) as test_client:
         yield test_client
-
-
-def clarion_command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "clarion", *args]

@@ -180,12 +180,17 @@ def decode_channel_options(
 
 def name_options_error(name: str, message: str) -> str:
     """msgspec's "Expected `int`, got `str` - at `$.port`" as "channels.NAME.options.port: expected int, got str"."""
+    return name_validation_error(message, f"channels.{name}.options")
+
+
+def name_validation_error(message: str, prefix: str = "") -> str:
+    """A msgspec validation message rewritten to start with the dotted key it is about, under `prefix`."""
     text, _, where = message.partition(" - at `$")
-    path = f"channels.{name}.options{where.removesuffix('`')}"
+    path = ".".join(part for part in (prefix, where.removesuffix("`").lstrip(".")) if part)
     text = text.replace("`", "")
     text = f"{text[:1].lower()}{text[1:]}"
     if field := re.fullmatch(r"object missing required field (\S+)", text):
-        path, text = f"{path}.{field.group(1)}", "required key missing"
+        path, text = ".".join(p for p in (path, field.group(1)) if p), "required key missing"
     elif field := re.fullmatch(r"object contains unknown field (\S+)", text):
-        path, text = f"{path}.{field.group(1)}", "unknown key"
-    return f"{path}: {text}"
+        path, text = ".".join(p for p in (path, field.group(1)) if p), "unknown key"
+    return f"{path}: {text}" if path else text

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import msgspec
+from clarion_plugins.manager import name_validation_error
 from msgspec import Meta
 from typing_extensions import Annotated
 
@@ -177,19 +178,7 @@ def _convert(raw: Any, kind: type[msgspec.Struct], prefix: str) -> Any:
     try:
         return msgspec.convert(raw, kind)
     except msgspec.ValidationError as exc:
-        raise SettingsError(name_the_key(str(exc), prefix)) from exc
-
-
-def name_the_key(message: str, prefix: str = "") -> str:
-    """Turn msgspec's "Expected `int`, got `str` - at `$.port`" into "PREFIX.port: expected int, got str"."""
-    text, _, where = message.partition(" - at `$")
-    path = ".".join(part for part in (prefix, where.rstrip("`").lstrip(".")) if part)
-    text = text.replace("`", "")
-    text = f"{text[:1].lower()}{text[1:]}"
-    unknown = re.fullmatch(r"object contains unknown field (\S+)", text)
-    if unknown:
-        path, text = ".".join(p for p in (path, unknown.group(1)) if p), "unknown key"
-    return f"{path}: {text}" if path else text
+        raise SettingsError(name_validation_error(str(exc), prefix)) from exc
 
 
 def _resolve_secrets(

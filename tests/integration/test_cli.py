@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 from catalog_fixtures import SPEC_CATALOG
-from conftest import BASE_CONFIG, REPO, clarion_command
+from clarion_test_support import BASE_CONFIG, REPO, clarion_command
 
 
 @pytest.fixture

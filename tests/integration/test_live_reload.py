@@ -7,7 +7,7 @@ import signal
 from pathlib import Path
 
 import pytest
-from conftest import BASE_CONFIG
+from clarion_test_support import BASE_CONFIG
 
 from clarion.runtime import open_runtime
 from clarion.settings import load_settings

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import REPO, free_port
+from clarion_test_support import REPO, free_port
 
 pytestmark = [pytest.mark.no_db, pytest.mark.slow]
 

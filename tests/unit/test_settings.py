@@ -61,7 +61,7 @@ def test_empty_file_gives_defaults() -> None:
             "[channels.email]\ntype = 'email'\nmax_concurrency = 'lots'\n",
             "channels.email.max_concurrency: expected int, got str",
         ),
-        ("[channels.email]\nenabled = true\n", "channels.email: object missing required field type"),
+        ("[channels.email]\nenabled = true\n", "channels.email.type: required key missing"),
         ("[channels.Bad]\ntype = 'email'\n", "channels.Bad: a channel name"),
         ("[server\n", "invalid TOML"),
         ("[database]\nurl = { '$env' = 'NOPE' }\n", "database.url: environment variable 'NOPE' is not set"),

@@ -8,6 +8,7 @@ from typing import Any
 
 import msgspec
 import yaml
+from clarion_plugins.manager import name_validation_error
 from piccolo.table import Table
 
 from clarion.auth.grants import ALL_GRANTS
@@ -31,7 +32,6 @@ from clarion.distribution.tables import (
 )
 from clarion.errors import BadRequest
 from clarion.organizations.tables import Application, Event, Organization, Project
-from clarion.settings import name_the_key
 from clarion.users.addresses import address_kind
 from clarion.users.tables import Address, Assignment, User
 
@@ -63,7 +63,7 @@ def decode_catalog(raw: Any) -> Catalog:
     try:
         return msgspec.convert(raw, Catalog)
     except msgspec.ValidationError as exc:
-        raise CatalogError(name_the_key(str(exc))) from exc
+        raise CatalogError(name_validation_error(str(exc))) from exc
 
 
 def validate_catalog(catalog: Catalog, channel_kinds: Mapping[str, frozenset[str]]) -> None:

@@ -1,0 +1,43 @@
+"""Helpers shared by test modules (import from here, not from conftest: several conftests exist)."""
+
+import os
+import socket
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+ENGINE = os.environ.get("CLARION_TEST_DATABASE", "sqlite")
+POSTGRES_URL = os.environ.get("CLARION_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def clarion_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "clarion", *args]
+
+
+BASE_CONFIG = """
+[dispatch]
+backoff_base_s = 0.05
+backoff_max_s = 0.5
+lease_s = 5
+poll_interval_s = 0.05
+
+[channels.email]
+type = "email"
+enabled = true
+[channels.email.options]
+host = "127.0.0.1"
+port = 1
+sender = "Clarion <clarion@localhost>"
+
+[channels.webhook]
+type = "webhook"
+enabled = true
+[channels.webhook.options]
+allow_private_targets = true
+"""
