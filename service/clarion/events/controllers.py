@@ -1,0 +1,84 @@
+"""The Events API of the source document: list an application's events, trigger one."""
+
+from typing import Annotated, Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.exceptions.http_exceptions import RequestEntityTooLarge
+from litestar.di import NamedDependency
+from litestar.params import FromPath, HeaderParameter, QueryParameter, SkipValidation
+
+from clarion.auth.grants import Grant
+from clarion.auth.guards import principal_of, requires
+from clarion.auth.middleware import API_KEY_REQUIRED
+from clarion.events import services
+from clarion.events.schemas import EventOut, TriggerResponse
+from clarion.events.services import BodyTooLarge, EventPath
+from clarion.organizations.services import Tenants
+from clarion.pagination import LINK_HEADER, PAGINATION, RequestedPage, list_response
+from clarion.runtime import Runtime
+
+REPLAYED_HEADER = "Idempotent-Replayed"
+
+RuntimeDependency = NamedDependency[SkipValidation[Runtime]]
+
+
+class EventController(Controller):
+    path = "/api/o/{org:str}/p/{prj:str}/a/{app:str}/e"
+    tags = ["events"]
+    security = API_KEY_REQUIRED
+    dependencies = PAGINATION
+
+    @get("/", operation_id="listEvents", guards=[requires(Grant.EVENT_LIST)], response_headers=LINK_HEADER)
+    async def list_events(
+        self,
+        request: Request[Any, Any, Any],
+        org: FromPath[str],
+        prj: FromPath[str],
+        app: FromPath[str],
+        page: RequestedPage,
+        tenants: Tenants,
+    ) -> Response[list[EventOut]]:
+        """The application's events."""
+        return list_response(await services.list_events(tenants, org, prj, app, page), request)
+
+    @post(
+        "/{evt:str}/trigger/",
+        operation_id="triggerEvent",
+        guards=[requires(Grant.EVENT_TRIGGER)],
+        status_code=201,
+    )
+    async def trigger(
+        self,
+        request: Request[Any, Any, Any],
+        org: FromPath[str],
+        prj: FromPath[str],
+        app: FromPath[str],
+        evt: FromPath[str],
+        runtime: RuntimeDependency,
+        tenants: Tenants,
+        cid: Annotated[str | None, QueryParameter(name="cid", description="correlation id, ≤ 255 chars")] = None,
+        idempotency_key: Annotated[
+            str | None, HeaderParameter(name="idempotency-key", description="≤ 255 chars; replays the first 201")
+        ] = None,
+    ) -> Response[TriggerResponse]:
+        """Trigger the event: answers 201 once the occurrence is committed."""
+        try:
+            body = await request.body()
+        except RequestEntityTooLarge:
+            limit = request.route_handler.resolve_request_max_body_size()
+            raise BodyTooLarge(f"body: larger than the {limit} bytes allowed") from None
+        outcome = await services.trigger_event(
+            runtime,
+            tenants,
+            principal_of(request),
+            EventPath(org, prj, app, evt),
+            body,
+            cid=cid,
+            idempotency_key=idempotency_key,
+        )
+        return Response(
+            outcome.body,
+            status_code=outcome.status_code,
+            media_type="application/json",
+            headers={REPLAYED_HEADER: "true"} if outcome.replayed else None,
+        )

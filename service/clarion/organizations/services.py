@@ -1,0 +1,306 @@
+"""Resolving the slugs of a path to rows (cached ≤ 1 s), and the organization/project/application reads.
+
+`TenantDirectory` turns `org` / `prj` / `app` / `evt` slugs into small
+immutable refs (ids, names, flags) with one query per miss, served from a
+`TtlCache` for at most a second: a locked, deactivated or paused event or parent
+is seen within a second, and the hot trigger path does no lookup query at all.
+Unknown slugs are 404 naming the first level that does not exist.
+
+Controllers get the process's directory as the `tenants` dependency
+(`provide_tenants`, registered in `clarion.app`).
+"""
+
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from litestar.datastructures import State
+from litestar.di import NamedDependency
+from litestar.params import SkipValidation
+from piccolo.columns import ForeignKey
+
+from clarion.auth.services import ApiPrincipal
+from clarion.cache import TtlCache
+from clarion.errors import NotFound
+from clarion.organizations.schemas import ApplicationOut, OrganizationOut, ProjectOut
+from clarion.organizations.tables import Application, Event, Organization, Project
+from clarion.pagination import Page, PageRequest, page_of_query
+
+SLUG_CACHE_TTL_S = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Flags:
+    active: bool
+    locked: bool
+    paused: bool
+
+
+@dataclass(frozen=True, slots=True)
+class OrganizationRef:
+    id: int
+    slug: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectRef:
+    id: int
+    slug: str
+    name: str
+    flags: Flags
+    organization_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class ApplicationRef:
+    id: int
+    slug: str
+    name: str
+    flags: Flags
+    project_id: int
+    organization_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class EventRef:
+    """An event with what its parents' flags mean for a trigger."""
+
+    id: int
+    slug: str
+    name: str
+    application_id: int
+    project_id: int
+    organization_id: int
+    refusal: str | None  # why it cannot be triggered (the first inactive or locked level), or None
+    paused: bool  # the event or a parent is paused
+
+
+SlugPath = tuple[str, ...]
+
+
+class TenantDirectory:
+    """Slugs → refs, each cached for at most `SLUG_CACHE_TTL_S` seconds (misses too)."""
+
+    def __init__(self, *, ttl_s: float = SLUG_CACHE_TTL_S) -> None:
+        self._cache: TtlCache[SlugPath, Any] = TtlCache(_load, ttl_s=ttl_s)
+
+    async def organization(self, org: str) -> OrganizationRef:
+        ref = await self._cache.get((org,))
+        if ref is None:
+            raise NotFound(f"unknown organization {org!r}")
+        return ref  # type: ignore[no-any-return]
+
+    async def project(self, org: str, prj: str) -> ProjectRef:
+        ref = await self._cache.get((org, prj))
+        if ref is None:
+            await self.organization(org)
+            raise NotFound(f"unknown project {prj!r}")
+        return ref  # type: ignore[no-any-return]
+
+    async def application(self, org: str, prj: str, app: str) -> ApplicationRef:
+        ref = await self._cache.get((org, prj, app))
+        if ref is None:
+            await self.project(org, prj)
+            raise NotFound(f"unknown application {app!r}")
+        return ref  # type: ignore[no-any-return]
+
+    async def event(self, org: str, prj: str, app: str, evt: str) -> EventRef:
+        ref = await self._cache.get((org, prj, app, evt))
+        if ref is None:
+            await self.application(org, prj, app)
+            raise NotFound(f"unknown event {evt!r}")
+        return ref  # type: ignore[no-any-return]
+
+
+# How a handler asks for the directory: `tenants: Tenants`.
+Tenants = NamedDependency[SkipValidation[TenantDirectory]]
+
+
+def provide_tenants(state: State) -> TenantDirectory:
+    """The app's `TenantDirectory` (created on first use)."""
+    tenants = state.get("tenants")
+    if tenants is None:
+        tenants = state["tenants"] = TenantDirectory()
+    return tenants  # type: ignore[no-any-return]
+
+
+async def _load(path: SlugPath) -> Any:
+    if len(path) == 1:
+        return await _load_organization(*path)
+    if len(path) == 2:
+        return await _load_project(*path)
+    if len(path) == 3:
+        return await _load_application(*path)
+    return await _load_event(*path)
+
+
+async def _load_organization(org: str) -> OrganizationRef | None:
+    row = await Organization.select(Organization.id, Organization.slug, Organization.name).where(
+        Organization.slug == org
+    ).first()
+    return OrganizationRef(row["id"], row["slug"], row["name"]) if row else None
+
+
+async def _load_project(org: str, prj: str) -> ProjectRef | None:
+    row = await (
+        Project.select(
+            Project.id,
+            Project.slug,
+            Project.name,
+            Project.active,
+            Project.locked,
+            Project.paused,
+            Project.organization.id.as_alias("organization_id"),
+        )
+        .where((Project.slug == prj) & (Project.organization.slug == org))
+        .first()
+    )
+    if row is None:
+        return None
+    return ProjectRef(row["id"], row["slug"], row["name"], _flags(row), row["organization_id"])
+
+
+async def _load_application(org: str, prj: str, app: str) -> ApplicationRef | None:
+    project = Application.project
+    row = await (
+        Application.select(
+            Application.id,
+            Application.slug,
+            Application.name,
+            Application.active,
+            Application.locked,
+            Application.paused,
+            project.id.as_alias("project_id"),
+            project.organization.id.as_alias("organization_id"),
+        )
+        .where((Application.slug == app) & (project.slug == prj) & (project.organization.slug == org))
+        .first()
+    )
+    if row is None:
+        return None
+    return ApplicationRef(
+        row["id"], row["slug"], row["name"], _flags(row), row["project_id"], row["organization_id"]
+    )
+
+
+async def _load_event(org: str, prj: str, app: str, evt: str) -> EventRef | None:
+    application = Event.application
+    project = Event.application.project
+    row = await (
+        Event.select(
+            Event.id,
+            Event.slug,
+            Event.name,
+            Event.active,
+            Event.locked,
+            Event.paused,
+            application.id.as_alias("application_id"),
+            application.active.as_alias("application_active"),
+            application.locked.as_alias("application_locked"),
+            application.paused.as_alias("application_paused"),
+            project.id.as_alias("project_id"),
+            project.active.as_alias("project_active"),
+            project.locked.as_alias("project_locked"),
+            project.paused.as_alias("project_paused"),
+            project.organization.id.as_alias("organization_id"),
+        )
+        .where(
+            (Event.slug == evt)
+            & (application.slug == app)
+            & (project.slug == prj)
+            & (project.organization.slug == org)
+        )
+        .first()
+    )
+    if row is None:
+        return None
+    levels = (
+        (f"project {prj!r}", _flags(row, "project_")),
+        (f"application {app!r}", _flags(row, "application_")),
+        (f"event {evt!r}", _flags(row)),
+    )
+    return EventRef(
+        id=row["id"],
+        slug=row["slug"],
+        name=row["name"],
+        application_id=row["application_id"],
+        project_id=row["project_id"],
+        organization_id=row["organization_id"],
+        refusal=_refusal(levels),
+        paused=any(flags.paused for _, flags in levels),
+    )
+
+
+def _flags(row: dict[str, Any], prefix: str = "") -> Flags:
+    return Flags(bool(row[f"{prefix}active"]), bool(row[f"{prefix}locked"]), bool(row[f"{prefix}paused"]))
+
+
+def _refusal(levels: tuple[tuple[str, Flags], ...]) -> str | None:
+    for what, flags in levels:
+        if not flags.active:
+            return f"{what} is inactive"
+        if flags.locked:
+            return f"{what} is locked"
+    return None
+
+
+# The reads of SPEC §3.2 -------------------------------------------------------------------------
+
+
+async def read_organization(tenants: TenantDirectory, org: str) -> OrganizationOut:
+    ref = await tenants.organization(org)
+    return OrganizationOut(slug=ref.slug, name=ref.name)
+
+
+async def read_project(tenants: TenantDirectory, org: str, prj: str) -> ProjectOut:
+    ref = await tenants.project(org, prj)
+    return ProjectOut(slug=ref.slug, name=ref.name, **_flag_fields(ref.flags))
+
+
+async def list_projects(
+    tenants: TenantDirectory, principal: ApiPrincipal, org: str, page: PageRequest
+) -> Page[ProjectOut]:
+    """The organization's projects; a narrowed key sees only its own."""
+    ref = await tenants.organization(org)
+    return await _list_flagged(Project, Project.organization, ref.id, principal.project, page, ProjectOut)
+
+
+async def list_applications(
+    tenants: TenantDirectory, principal: ApiPrincipal, org: str, prj: str, page: PageRequest
+) -> Page[ApplicationOut]:
+    """The project's applications; an application key sees only its own."""
+    ref = await tenants.project(org, prj)
+    return await _list_flagged(Application, Application.project, ref.id, principal.application, page, ApplicationOut)
+
+
+FlaggedOut = TypeVar("FlaggedOut", ProjectOut, ApplicationOut)
+
+
+async def _list_flagged(
+    table: type[Project] | type[Application],
+    parent: ForeignKey,
+    parent_id: int,
+    only: str | None,
+    page: PageRequest,
+    out: type[FlaggedOut],
+) -> Page[FlaggedOut]:
+    """One page of `table`'s rows under `parent_id` (only the one with slug `only`, if given)."""
+    query = table.select(table.slug, table.name, table.active, table.locked, table.paused).where(parent == parent_id)
+    if only is not None:
+        query = query.where(table.slug == only)
+    rows = await page_of_query(query, page, key=table.slug)
+    return rows.map(lambda row: out(**_row_fields(row)))
+
+
+def _flag_fields(flags: Flags) -> dict[str, bool]:
+    return {"active": flags.active, "locked": flags.locked, "paused": flags.paused}
+
+
+def _row_fields(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "slug": row["slug"],
+        "name": row["name"],
+        "active": bool(row["active"]),
+        "locked": bool(row["locked"]),
+        "paused": bool(row["paused"]),
+    }
