@@ -3,16 +3,20 @@
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from clarion_plugins import PluginManager
+from litestar.di import NamedDependency
+from litestar.params import SkipValidation
 
 from clarion.channels.registry import load_plugins
 from clarion.channels.reload import ConfigReloader, reloading
 from clarion.channels.runtime import ChannelSet
 from clarion.db.engine import ClarionEngine, running_engine
 from clarion.db.postgres import ClarionPostgresEngine
+from clarion.dispatch.dispatcher import Dispatcher, dispatching
 from clarion.dispatch.signals import WorkSignal
+from clarion.dispatch.templates import TemplateRenderer
 from clarion.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -28,6 +32,12 @@ class Runtime:
     plugins: PluginManager
     channels: ChannelSet
     work_signal: WorkSignal
+    renderer: TemplateRenderer = field(init=False)
+    dispatcher: Dispatcher | None = field(default=None, init=False)
+    """The dispatcher this process runs, if any (set by `dispatching`)."""
+
+    def __post_init__(self) -> None:
+        self.renderer = TemplateRenderer(self.settings.templates)
 
     def use_settings(self, settings: Settings) -> None:
         """Adopt a reloaded configuration (only its channels differ from what is running)."""
@@ -52,7 +62,12 @@ async def open_runtime(settings: Settings, *, dispatcher: bool) -> AsyncIterator
         runtime = Runtime(settings, engine, plugins, channels, WorkSignal())
         reloader = ConfigReloader(settings, channels, on_reload=runtime.use_settings)
         try:
-            async with reloading(reloader):
+            async with reloading(reloader), dispatching(runtime, enabled=dispatcher):
                 yield runtime
         finally:
+            runtime.renderer.close()
             await channels.aclose()
+
+
+# How a handler asks for the process's runtime: `runtime: RuntimeDependency`.
+RuntimeDependency = NamedDependency[SkipValidation[Runtime]]

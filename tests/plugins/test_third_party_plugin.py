@@ -166,3 +166,89 @@ async def test_the_guide_s_contract_test_passes_for_the_installed_plugin(
 
     assert code == 0, stdout + stderr
     assert re.search(r"\b7 passed, 1 skipped\b", stdout), stdout
+
+
+SERVICE_CATALOG = {
+    "organizations": [{
+        "slug": "acme", "name": "Acme",
+        "users": [{"username": "carol", "first_name": "Carol",
+                   "addresses": [{"name": "mobile", "value": "+15550123"}]}],
+        "projects": [{
+            "slug": "web", "name": "Web",
+            "distribution_lists": [{"name": "on-call",
+                                    "members": [{"user": "carol", "address": "mobile", "channel": "sms"}]}],
+            "applications": [{"slug": "shop", "name": "Shop", "events": [{
+                "slug": "order-paid", "name": "Order paid",
+                "notifications": [{"name": "text on-call", "distribution_list": "on-call",
+                                   "templates": {"sms": {"text": "Order {{ order_id }} paid, {{ recipient.first_name }}"}}}],
+            }]}],
+        }],
+        "api_keys": [{"name": "admin", "grants": ["full_access"]}],
+    }]
+}
+
+
+async def test_the_service_discovers_configures_lists_and_sends_through_the_installed_plugin(
+    plugin_venv: Path, sms_gateway: SmsGateway, tmp_path: Path
+) -> None:
+    import httpx
+
+    from clarion_test_support import free_port
+
+    port = free_port()
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "clarion.toml").write_text(textwrap.dedent(f"""
+        [server]
+        port = {port}
+        [channels.sms]
+        type = "sms"
+        [channels.sms.options]
+        account = "acme"
+        token = "t0ken"
+        endpoint = "{sms_gateway.server.make_url('/messages')}"
+    """))
+    (tmp_path / "catalog.json").write_text(json.dumps(SERVICE_CATALOG))
+    for command in (["migrate"], ["config", "check"]):
+        code, stdout, stderr = await run_in_venv(plugin_venv, "-m", "clarion", *command, cwd=tmp_path)
+        assert code == 0, stderr
+    code, stdout, stderr = await run_in_venv(plugin_venv, "-m", "clarion", "apply", "catalog.json", cwd=tmp_path)
+    assert code == 0, stderr
+    token = json.loads(stdout)["api_keys"]["acme/admin"]
+    code, stdout, stderr = await run_in_venv(plugin_venv, "-m", "clarion", "channels", cwd=tmp_path)
+    assert code == 0, stderr
+    assert re.search(r"^sms\s+sms\s+yes\s+sms-example \(clarion-sms-example 0\.1\.0\)$", stdout, re.M), stdout
+
+    server = await asyncio.create_subprocess_exec(
+        str(plugin_venv / "bin" / "python"), "-m", "clarion", "serve", cwd=tmp_path,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    headers = {"Authorization": f"Key {token}"}
+    try:
+        async with httpx.AsyncClient(base_url=base, headers=headers, timeout=10) as client:
+            for _ in range(100):
+                try:
+                    if (await client.get("/health/")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    await asyncio.sleep(0.1)
+            plugins = (await client.get("/api/plugins/")).json()
+            assert {"type": "sms", "plugin": "sms-example (clarion-sms-example 0.1.0)"}.items() <= next(
+                t for t in plugins["channel_types"] if t["type"] == "sms"
+            ).items()
+            channels = (await client.get("/api/o/acme/c/")).json()
+            assert {"name": "sms", "slug": "sms", "type": "sms", "enabled": True} in channels
+            triggered = await client.post(
+                "/api/o/acme/p/web/a/shop/e/order-paid/trigger/", json={"context": {"order_id": 42}}
+            )
+            assert triggered.status_code == 201, triggered.text
+            for _ in range(100):
+                if sms_gateway.requests:
+                    break
+                await asyncio.sleep(0.05)
+    finally:
+        server.terminate()
+        _, stderr = await asyncio.wait_for(server.communicate(), timeout=30)
+    [(_, body)] = sms_gateway.requests
+    assert body == {"account": "acme", "to": "+15550123", "text": "Order 42 paid, Carol",
+                    "reference": body["reference"]}, stderr.decode()

@@ -1,0 +1,53 @@
+"""`GET` the configured channels (SPEC §3.2) and the loaded plugins (SPEC §3.3)."""
+
+from typing import Any
+
+from litestar import Controller, Request, Response, get
+from litestar.params import FromPath
+
+from clarion.auth.grants import Grant
+from clarion.auth.guards import requires
+from clarion.auth.middleware import API_KEY_REQUIRED
+from clarion.channels import services
+from clarion.channels.schemas import ChannelOut, PluginsOut
+from clarion.organizations.services import Tenants
+from clarion.pagination import LINK_HEADER, PAGINATION, RequestedPage, list_response
+from clarion.runtime import RuntimeDependency
+
+READ = [requires(Grant.ORGANIZATION_READ)]
+
+
+class ChannelController(Controller):
+    path = "/api/o/{org:str}"
+    tags = ["channels"]
+    security = API_KEY_REQUIRED
+    dependencies = PAGINATION
+
+    @get("/c/", operation_id="listChannels", guards=READ, response_headers=LINK_HEADER)
+    async def list_channels(
+        self, request: Request[Any, Any, Any], org: FromPath[str], page: RequestedPage,
+        tenants: Tenants, runtime: RuntimeDependency,
+    ) -> Response[list[ChannelOut]]:
+        """The channels configured in this service, with their type and whether they are enabled."""
+        await tenants.organization(org)
+        return list_response(services.list_channels(runtime, page), request)
+
+    @get("/p/{prj:str}/c/", operation_id="listProjectChannels", guards=READ, response_headers=LINK_HEADER)
+    async def list_project_channels(
+        self, request: Request[Any, Any, Any], org: FromPath[str], prj: FromPath[str], page: RequestedPage,
+        tenants: Tenants, runtime: RuntimeDependency,
+    ) -> Response[list[ChannelOut]]:
+        """The channels a project can use: every configured channel."""
+        await tenants.project(org, prj)
+        return list_response(services.list_channels(runtime, page), request)
+
+
+class PluginController(Controller):
+    path = "/api/plugins"
+    tags = ["channels"]
+    security = API_KEY_REQUIRED
+
+    @get("/", operation_id="listPlugins", guards=[requires(Grant.ADMIN)])
+    async def list_plugins(self, runtime: RuntimeDependency) -> PluginsOut:
+        """Loaded plugins, the channel types they provide, and plugins that failed to load."""
+        return services.describe_plugins(runtime)
