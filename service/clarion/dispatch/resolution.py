@@ -1,0 +1,424 @@
+"""Who hears an occurrence (SPEC §4, §5.1): notifications, recipients, channels, filters.
+
+The pipeline, in order:
+
+1. the event's active notifications;
+2. `options.environs`: only notifications whose `environments` intersect them
+   (a notification without environments is for every environment);
+3. the notification's own `context_filter` (rules over the trigger context);
+4. recipients: active assignments in the notification's distribution list and
+   active direct subscriptions (one recipient per assignment and notification);
+5. users that are `locked` get nothing;
+6. channel selection: the assignment's channel must be allowed by the
+   notification (`channels` empty = all) and by `options.channels`;
+7. `options.limit_to`: only assignments whose address value is listed;
+8. `options.filters`: include / exclude rules over user fields.
+
+Loading from the database is separate from deciding, so the decisions are pure
+functions (`resolve_recipients`) that unit tests drive directly.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+from clarion.events.schemas import FilterRules, TriggerOptions
+from clarion.occurrences.tables import Occurrence
+
+USER_FIELDS = ("username", "email", "first_name", "last_name")
+CUSTOM_FIELDS_PREFIX = "custom_fields."
+
+_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_.-]+)\s*\}\}")
+
+
+class _Missing:
+    """A value that is not there (a missing user field or context path): it matches nothing."""
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING: Any = _Missing()
+
+
+# --- what the database holds --------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Named:
+    slug: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class EventScope:
+    """An event and its parents: what templates see as `event`, `application`, `project`, `organization`."""
+
+    event_id: int
+    application_id: int
+    event: Named
+    application: Named
+    project: Named
+    organization: Named
+
+    def template_names(self) -> dict[str, dict[str, str]]:
+        return {
+            key: {"slug": value.slug, "name": value.name}
+            for key, value in (
+                ("event", self.event),
+                ("application", self.application),
+                ("project", self.project),
+                ("organization", self.organization),
+            )
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationRule:
+    id: int
+    name: str
+    distribution_list: int | None
+    channels: tuple[str, ...] = ()
+    environments: tuple[str, ...] = ()
+    context_filter: Any = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class UserFields:
+    username: str
+    email: str = ""
+    first_name: str = ""
+    last_name: str = ""
+    custom_fields: Mapping[str, Any] = field(default_factory=dict)
+    locked: bool = False
+
+    def value(self, name: str) -> Any:
+        """A filterable field: one of USER_FIELDS or `custom_fields.<dotted.path>`; MISSING otherwise."""
+        if name in USER_FIELDS:
+            return getattr(self, name)
+        if name.startswith(CUSTOM_FIELDS_PREFIX):
+            return lookup_path(self.custom_fields, name.removeprefix(CUSTOM_FIELDS_PREFIX))
+        return MISSING
+
+    def as_recipient(self) -> dict[str, str]:
+        return {
+            "username": self.username,
+            "first_name": self.first_name,
+            "last_name": self.last_name,
+            "email": self.email,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """An assignment that hears a notification through its list or a subscription."""
+
+    notification: int
+    assignment: int
+    channel: str
+    address: str
+    secret: str | None
+    user: UserFields
+
+
+Recipient = Candidate
+"""A candidate that survived every step of the pipeline."""
+
+
+# --- pure decisions ---------------------------------------------------------------------
+
+
+def lookup_path(data: Any, path: str) -> Any:
+    """`a.b.0.c` in nested mappings and lists; MISSING when any step is absent."""
+    current = data
+    for key in path.split("."):
+        if isinstance(current, Mapping) and key in current:
+            current = current[key]
+        elif isinstance(current, list) and key.isdigit() and int(key) < len(current):
+            current = current[int(key)]
+        else:
+            return MISSING
+    return current
+
+
+def fill_placeholders(value: Any, context: Mapping[str, Any]) -> Any:
+    """Replace `{{ dotted.path }}` in rule values with values from `context` (not Jinja).
+
+    A string that is exactly one placeholder becomes the context value itself
+    (keeping its type: a list then means membership); placeholders inside a
+    longer string are replaced by their text. A missing path yields MISSING,
+    which matches nothing.
+    """
+    if isinstance(value, str):
+        whole = _PLACEHOLDER.fullmatch(value.strip())
+        if whole:
+            return lookup_path(context, whole.group(1))
+        if "{{" not in value:
+            return value
+        missing = False
+
+        def text_of(match: re.Match[str]) -> str:
+            nonlocal missing
+            found = lookup_path(context, match.group(1))
+            if found is MISSING:
+                missing = True
+                return ""
+            return found if isinstance(found, str) else msgspec.json.encode(found).decode()
+
+        filled = _PLACEHOLDER.sub(text_of, value)
+        return MISSING if missing else filled
+    if isinstance(value, list):
+        return [fill_placeholders(item, context) for item in value]
+    return value
+
+
+def _equal(expected: Any, actual: Any) -> bool:
+    # JSON's true is not 1: compare booleans only with booleans.
+    if isinstance(expected, bool) or isinstance(actual, bool):
+        return type(expected) is type(actual) and expected == actual
+    return bool(expected == actual)
+
+
+def value_matches(expected: Any, actual: Any) -> bool:
+    """A rule value against a field value.
+
+    A list of expected values means "any of these"; a list-valued field matches
+    when it contains the expected value; MISSING on either side matches nothing.
+    """
+    if expected is MISSING or actual is MISSING:
+        return False
+    if isinstance(expected, list):
+        return any(value_matches(item, actual) for item in expected)
+    if isinstance(actual, list):
+        return any(_equal(expected, item) for item in actual)
+    return _equal(expected, actual)
+
+
+def rules_match(rules: Any, value_of: Any, context: Mapping[str, Any]) -> bool:
+    """A mapping of field → value (all must match) or a list of mappings (any must match).
+
+    `value_of(name)` gives the field's value. Callers treat empty rules
+    themselves (empty include: everyone; empty exclude: no one).
+    """
+    if isinstance(rules, list):
+        return any(rules_match(rule, value_of, context) for rule in rules if rule)
+    if isinstance(rules, Mapping):
+        return all(
+            value_matches(fill_placeholders(expected, context), value_of(name))
+            for name, expected in rules.items()
+        )
+    return False
+
+
+def user_selected(user: UserFields, include: FilterRules | None, exclude: FilterRules | None, context: Mapping[str, Any]) -> bool:
+    """`options.filters`: missing or empty `include` is everyone; missing or empty `exclude` is no one."""
+    if include and not rules_match(include, user.value, context):
+        return False
+    if exclude and rules_match(exclude, user.value, context):
+        return False
+    return True
+
+
+def context_selected(context_filter: Any, context: Mapping[str, Any]) -> bool:
+    """A notification's own filter: rules whose keys are dotted paths into the trigger context."""
+    if not context_filter:
+        return True
+    return rules_match(context_filter, lambda path: lookup_path(context, path), context)
+
+
+def select_notifications(
+    notifications: Iterable[NotificationRule], options: TriggerOptions, context: Mapping[str, Any]
+) -> list[NotificationRule]:
+    """Steps 2–3: environments and each notification's context filter (all are active already)."""
+    environs = set(options.environs or ())
+    return [
+        notification
+        for notification in notifications
+        if (not environs or not notification.environments or environs.intersection(notification.environments))
+        and context_selected(notification.context_filter, context)
+    ]
+
+
+def channel_allowed(channel: str, notification: NotificationRule, options: TriggerOptions) -> bool:
+    """Step 6: the assignment fixes the channel; the notification and the trigger may only narrow."""
+    if notification.channels and channel not in notification.channels:
+        return False
+    return not options.channels or channel in options.channels
+
+
+def resolve_recipients(
+    notifications: Sequence[NotificationRule],
+    candidates: Iterable[Candidate],
+    options: TriggerOptions,
+    context: Mapping[str, Any],
+) -> list[Recipient]:
+    """Steps 2–8 over loaded data: the recipients, one per (notification, assignment)."""
+    selected = {notification.id: notification for notification in select_notifications(notifications, options, context)}
+    limit_to = set(options.limit_to or ())
+    include = options.filters.include if options.filters else None
+    exclude = options.filters.exclude if options.filters else None
+    recipients: dict[tuple[int, int], Recipient] = {}
+    for candidate in candidates:
+        notification = selected.get(candidate.notification)
+        if notification is None or (candidate.notification, candidate.assignment) in recipients:
+            continue
+        if candidate.user.locked:
+            continue
+        if not channel_allowed(candidate.channel, notification, options):
+            continue
+        if limit_to and candidate.address not in limit_to:
+            continue
+        if not user_selected(candidate.user, include, exclude, context):
+            continue
+        recipients[candidate.notification, candidate.assignment] = candidate
+    return [recipients[key] for key in sorted(recipients)]
+
+
+# --- loading ----------------------------------------------------------------------------
+
+
+def decode_json(value: Any, default: Any) -> Any:
+    """A JSON column as read back: text on SQLite and PostgreSQL (raw queries), or already decoded."""
+    if value is None:
+        return default
+    if isinstance(value, (str, bytes)):
+        try:
+            return msgspec.json.decode(value)
+        except msgspec.DecodeError:
+            return default
+    return value
+
+
+def merge_fields(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """Deep merge: `override` wins, nested objects are merged key by key."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = merge_fields(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _placeholders(count: int) -> str:
+    return ", ".join(["{}"] * count)
+
+
+async def load_event_scope(event_id: int) -> EventScope | None:
+    rows = await Occurrence.raw(
+        "SELECT e.id AS event_id, e.slug AS event_slug, e.name AS event_name,"
+        " a.id AS application_id, a.slug AS application_slug, a.name AS application_name,"
+        " p.slug AS project_slug, p.name AS project_name,"
+        " o.slug AS organization_slug, o.name AS organization_name"
+        " FROM event e"
+        " JOIN application a ON a.id = e.application"
+        " JOIN project p ON p.id = a.project"
+        " JOIN organization o ON o.id = p.organization"
+        " WHERE e.id = {}",
+        event_id,
+    )
+    if not rows:
+        return None
+    row = rows[0]
+    return EventScope(
+        event_id=row["event_id"],
+        application_id=row["application_id"],
+        event=Named(row["event_slug"], row["event_name"]),
+        application=Named(row["application_slug"], row["application_name"]),
+        project=Named(row["project_slug"], row["project_name"]),
+        organization=Named(row["organization_slug"], row["organization_name"]),
+    )
+
+
+async def load_notifications(event_id: int) -> list[NotificationRule]:
+    """The event's active notifications."""
+    rows = await Occurrence.raw(
+        "SELECT id, name, distribution_list, channels, environments, context_filter"
+        " FROM notification WHERE event = {} AND active = {} ORDER BY id",
+        event_id,
+        True,
+    )
+    return [
+        NotificationRule(
+            id=row["id"],
+            name=row["name"],
+            distribution_list=row["distribution_list"],
+            channels=tuple(decode_json(row["channels"], [])),
+            environments=tuple(decode_json(row["environments"], [])),
+            context_filter=decode_json(row["context_filter"], {}),
+        )
+        for row in rows
+    ]
+
+
+_CANDIDATE_COLUMNS = (
+    "n.id AS notification, asg.id AS assignment, asg.channel AS channel, asg.secret AS secret,"
+    " ad.value AS address, u.username AS username, u.email AS email, u.first_name AS first_name,"
+    " u.last_name AS last_name, u.locked AS locked, u.custom_fields AS custom_fields,"
+    " am.custom_fields AS membership_fields"
+)
+_CANDIDATE_JOINS = (
+    " JOIN address ad ON ad.id = asg.address"
+    ' JOIN clarion_user u ON u.id = ad."user"'
+    ' LEFT JOIN application_membership am ON am."user" = u.id AND am.application = {} AND am.active = {}'
+)
+
+
+async def load_candidates(notifications: Sequence[NotificationRule], application_id: int) -> list[Candidate]:
+    """Active assignments in the notifications' lists, and active subscriptions (UNION ALL:
+    PostgreSQL cannot compare JSON for UNION; duplicates are dropped in `resolve_recipients`)."""
+    if not notifications:
+        return []
+    ids = [notification.id for notification in notifications]
+    marks = _placeholders(len(ids))
+    rows = await Occurrence.raw(
+        f"SELECT {_CANDIDATE_COLUMNS} FROM notification n"
+        " JOIN distribution_list_member m ON m.distribution_list = n.distribution_list"
+        " JOIN assignment asg ON asg.id = m.assignment"
+        f"{_CANDIDATE_JOINS}"
+        f" WHERE n.id IN ({marks}) AND asg.active = {{}}"
+        " UNION ALL"
+        f" SELECT {_CANDIDATE_COLUMNS} FROM subscription s"
+        " JOIN notification n ON n.id = s.notification"
+        " JOIN assignment asg ON asg.id = s.assignment"
+        f"{_CANDIDATE_JOINS}"
+        f" WHERE s.notification IN ({marks}) AND s.active = {{}} AND asg.active = {{}}",
+        application_id,
+        True,
+        *ids,
+        True,
+        application_id,
+        True,
+        *ids,
+        True,
+        True,
+    )
+    candidates = []
+    for row in rows:
+        custom_fields = decode_json(row["custom_fields"], {})
+        membership_fields = decode_json(row["membership_fields"], {})
+        if isinstance(membership_fields, Mapping) and membership_fields:
+            custom_fields = merge_fields(custom_fields if isinstance(custom_fields, Mapping) else {}, membership_fields)
+        candidates.append(
+            Candidate(
+                notification=row["notification"],
+                assignment=row["assignment"],
+                channel=row["channel"],
+                address=row["address"],
+                secret=row["secret"],
+                user=UserFields(
+                    username=row["username"],
+                    email=row["email"] or "",
+                    first_name=row["first_name"] or "",
+                    last_name=row["last_name"] or "",
+                    custom_fields=custom_fields if isinstance(custom_fields, Mapping) else {},
+                    locked=bool(row["locked"]),
+                ),
+            )
+        )
+    return candidates

@@ -1,0 +1,464 @@
+"""Rendering message templates (SPEC §6): a Jinja2 sandbox, bounded, off the event loop.
+
+Templates run in `ImmutableSandboxedEnvironment` (no attribute starting with `_`,
+no mutation of data, no access to Python internals); HTML parts autoescape,
+subject and text do not. An access the sandbox refuses is an error, never empty
+output.
+
+Rendering runs in a small thread pool, so the event loop never waits for a
+template. A thread cannot be killed, so a runaway template is stopped from the
+inside instead (see `docs/delivery.md`, "Templates"):
+
+* every loop iteration, call, attribute or item access, and intercepted
+  operator checks the render's deadline (`templates.render_timeout_s`);
+* every piece of output, including output captured by `{% set %}` blocks and
+  macros, is counted against a work budget, and the final output against
+  `templates.max_output_bytes`;
+* operations that can blow up in a single step (`*`, `**`, `%` and
+  `format` with huge widths, `center`/`ljust`/`replace`/`join`/... on strings)
+  are checked *before* they run.
+
+The async side also waits for each batch with a watchdog; a batch that outlives
+it is reported as failed renders, the thread is left to the guards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from jinja2 import TemplateError, filters as jinja_filters, nodes, pass_context
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+from jinja2.visitor import NodeTransformer
+from markupsafe import Markup
+
+from clarion.settings import TemplateSettings
+
+logger = logging.getLogger(__name__)
+
+PARTS = ("subject", "text", "html")
+# How much output (captured blocks and macro output included) one part may
+# produce while rendering, as a multiple of `max_output_bytes`.
+WORK_BUDGET_FACTOR = 8
+_MAX_POWER_BITS = 65536
+_MAX_ERROR_CHARS = 500
+_GUARD_ITER = "_clarion_guard_iter"
+_GUARD_SIZE = "_clarion_guard_size"
+_GUARD_LITERAL = "_clarion_guard_literal"
+_FORMAT_NUMBER = re.compile(r"\d+")
+
+
+class RenderError(Exception):
+    """A template could not be rendered; the message says which part and why."""
+
+
+class RenderLimitExceeded(Exception):
+    """A template went over one of the `[templates]` bounds."""
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateParts:
+    """The sources of one template (any part may be missing)."""
+
+    subject: str | None = None
+    text: str | None = None
+    html: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedMessage:
+    subject: str | None = None
+    text: str | None = None
+    html: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RenderJob:
+    """One message to render: which parts of which template, with which context."""
+
+    template: TemplateParts
+    context: Mapping[str, Any]
+    parts: frozenset[str] = frozenset(PARTS)
+
+
+# --- the per-render budget (thread-local: each render runs in one pool thread) --------
+
+
+class _Budget:
+    __slots__ = ("deadline", "output_limit", "work_limit", "produced")
+
+    def __init__(self, timeout_s: float, output_limit: int) -> None:
+        self.deadline = time.monotonic() + timeout_s
+        self.output_limit = output_limit
+        self.work_limit = output_limit * WORK_BUDGET_FACTOR
+        self.produced = 0
+
+
+_local = threading.local()
+
+
+def _budget() -> _Budget:
+    budget: _Budget | None = getattr(_local, "budget", None)
+    if budget is None:  # compile-time constant folding outside a render: default bounds
+        budget = _local.budget = _Budget(2.0, TemplateSettings().max_output_bytes)
+    return budget
+
+
+def _tick() -> None:
+    if time.monotonic() > _budget().deadline:
+        raise RenderLimitExceeded("render time limit exceeded")
+
+
+def _check_size(size: int, what: str = "value") -> None:
+    if size > _budget().work_limit:
+        raise RenderLimitExceeded(f"{what} too large ({size} characters)")
+
+
+def _size_of(value: Any) -> int:
+    return len(value) if isinstance(value, (str, bytes, list, tuple)) else 0
+
+
+def _check_format_widths(template: Any) -> None:
+    """Refuse `%0999999999d` / `{:>999999999}`: a width or precision larger than the budget."""
+    if isinstance(template, str):
+        for number in _FORMAT_NUMBER.findall(template):
+            if len(number) > 9 or int(number) > _budget().work_limit:
+                raise RenderLimitExceeded(f"format width {number} too large")
+
+
+def _check_operator(operator: str, left: Any, right: Any) -> None:
+    if operator == "*":
+        for sequence, times in ((left, right), (right, left)):
+            if isinstance(times, int) and _size_of(sequence):
+                _check_size(_size_of(sequence) * max(times, 0), "repeated value")
+        if isinstance(left, int) and isinstance(right, int):
+            if left.bit_length() + right.bit_length() > _MAX_POWER_BITS:
+                raise RenderLimitExceeded("number too large")
+    elif operator == "**":
+        if isinstance(left, int) and isinstance(right, int) and right > 0:
+            if abs(left) > 1 and max(left.bit_length(), 1) * right > _MAX_POWER_BITS:
+                raise RenderLimitExceeded("number too large")
+        elif isinstance(right, (int, float)) and abs(right) > _MAX_POWER_BITS:
+            raise RenderLimitExceeded("exponent too large")
+    elif operator == "%":
+        _check_format_widths(left)
+        for argument in right if isinstance(right, tuple) else (right,):
+            if isinstance(argument, int) and argument > _budget().work_limit:
+                raise RenderLimitExceeded("format argument too large")
+
+
+def _check_string_method(method: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> tuple[Any, ...]:
+    """Estimate what a `str`/`bytes` method would build and refuse it if too large."""
+    owner = getattr(method, "__self__", None)
+    if not isinstance(owner, (str, bytes)):
+        return args
+    name = getattr(method, "__name__", "")
+    length = len(owner)
+    if name in ("center", "ljust", "rjust", "zfill") and args and isinstance(args[0], int):
+        _check_size(args[0], "padded string")
+    elif name == "expandtabs":
+        tabsize = args[0] if args else kwargs.get("tabsize", 8)
+        if isinstance(tabsize, int):
+            _check_size(length * max(tabsize, 1), "expanded string")
+    elif name == "replace" and len(args) >= 2:
+        old, new = args[0], args[1]
+        occurrences = length // max(len(old), 1) + 1
+        _check_size(length + occurrences * len(new), "replaced string")
+    elif name == "join" and args:
+        items = list(args[0])
+        _check_size(length * len(items) + sum(_size_of(item) for item in items), "joined string")
+        return (items, *args[1:])
+    elif name in ("format", "format_map"):
+        _check_format_widths(owner)
+    return args
+
+
+# --- guarded filters: the stock ones, size-checked before they run ---------------------
+
+
+def _guarded_filter(name: str, estimate: Callable[..., int]) -> Callable[..., Any]:
+    """The stock filter `name`, refusing to run when `estimate(value, *args)` is over the budget."""
+    original = jinja_filters.FILTERS[name]
+    # Filters marked pass_eval_context / pass_environment get that object first.
+    passes_first = getattr(original, "jinja_pass_arg", None) is not None
+
+    @functools.wraps(original)  # keeps the pass_* marker
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        _tick()
+        value_and_args = args[1:] if passes_first else args
+        _check_size(estimate(*value_and_args, **kwargs), f"result of |{name}")
+        return original(*args, **kwargs)
+
+    return guarded
+
+
+def _estimate_center(value: Any, width: int = 80, *_: Any, **__: Any) -> int:
+    return max(len(str(value)), width if isinstance(width, int) else 0)
+
+
+def _estimate_indent(value: Any, width: Any = 4, *_: Any, **__: Any) -> int:
+    text = str(value)
+    prefix = len(width) if isinstance(width, str) else width if isinstance(width, int) else 0
+    return len(text) + (text.count("\n") + 1) * max(prefix, 0)
+
+
+def _estimate_wordwrap(value: Any, width: int = 79, break_long_words: bool = True, wrapstring: Any = None, *_: Any, **kwargs: Any) -> int:
+    text = str(value)
+    wrapstring = kwargs.get("wrapstring", wrapstring)
+    if not isinstance(width, int) or width < 1:
+        return len(text)
+    return len(text) + (len(text) // width + 1) * len(wrapstring or "\n")
+
+
+def _estimate_replace(value: Any, old: Any = "", new: Any = "", *_: Any, **__: Any) -> int:
+    text = str(value)
+    return len(text) + (len(text) // max(len(str(old)), 1) + 1) * len(str(new))
+
+
+def _estimate_format(value: Any, *args: Any, **kwargs: Any) -> int:
+    _check_format_widths(value)
+    for argument in (*args, *kwargs.values()):
+        if isinstance(argument, int) and argument > _budget().work_limit:
+            raise RenderLimitExceeded("format argument too large")
+    return len(str(value))
+
+
+def _estimate_join(value: Any, d: Any = "", *_: Any, **__: Any) -> int:
+    try:
+        count = len(value)
+    except TypeError:
+        return 0  # an iterator: bounded by the loop and size guards that built it
+    return count * len(str(d)) + sum(_size_of(item) for item in value)
+
+
+# The guards take the context only so that Jinja's optimizer never folds them into
+# constants at compile time: they must run on every render.
+
+
+@pass_context
+def _guard_iter(_: Any, iterable: Any) -> Iterator[Any]:
+    for item in iterable:
+        _tick()
+        yield item
+
+
+def _count_output(size: int) -> None:
+    _tick()
+    budget = _budget()
+    budget.produced += size
+    if budget.produced > budget.work_limit:
+        raise RenderLimitExceeded("template produced too much output")
+
+
+@pass_context
+def _guard_size(_: Any, value: Any) -> Any:
+    """Counts a piece of output (or a concatenation) against the render's work budget."""
+    _count_output(len(value) if isinstance(value, str) else len(str(value)))
+    return value
+
+
+@pass_context
+def _guard_literal(_: Any, size: int) -> str:
+    """Counts the literal text of an output node (its length is known at compile time)."""
+    _count_output(size)
+    return ""
+
+
+class _Guards(NodeTransformer):
+    """Rewrites a parsed template so every loop and every piece of output is checked."""
+
+    def visit_For(self, node: nodes.For) -> nodes.Node:
+        self.generic_visit(node)
+        node.iter = nodes.Filter(node.iter, _GUARD_ITER, [], [], None, None, lineno=node.lineno)
+        return node
+
+    def visit_Output(self, node: nodes.Output) -> nodes.Node:
+        self.generic_visit(node)
+        literal = sum(len(child.data) for child in node.nodes if isinstance(child, nodes.TemplateData))
+        guarded: list[nodes.Expr] = []
+        if literal:
+            guarded.append(
+                nodes.Filter(nodes.Const(literal), _GUARD_LITERAL, [], [], None, None, lineno=node.lineno)
+            )
+        for child in node.nodes:
+            if isinstance(child, nodes.TemplateData):
+                guarded.append(child)
+            else:
+                guarded.append(nodes.Filter(child, _GUARD_SIZE, [], [], None, None, lineno=child.lineno))
+        node.nodes = guarded
+        return node
+
+    def visit_Concat(self, node: nodes.Concat) -> nodes.Node:
+        self.generic_visit(node)
+        return nodes.Filter(node, _GUARD_SIZE, [], [], None, None, lineno=node.lineno)
+
+
+class GuardedSandbox(ImmutableSandboxedEnvironment):
+    """The immutable sandbox plus the time and size guards; unsafe access raises."""
+
+    intercepted_binops = frozenset({"*", "**", "%", "+", "//"})
+
+    def __init__(self, *, autoescape: bool) -> None:
+        super().__init__(autoescape=autoescape, auto_reload=False, cache_size=0)
+        self.globals.pop("lipsum", None)  # lipsum(n=10**6) is an unbounded generator
+        self.filters[_GUARD_ITER] = _guard_iter
+        self.filters[_GUARD_SIZE] = _guard_size
+        self.filters[_GUARD_LITERAL] = _guard_literal
+        for name, estimate in (
+            ("center", _estimate_center),
+            ("indent", _estimate_indent),
+            ("wordwrap", _estimate_wordwrap),
+            ("replace", _estimate_replace),
+            ("format", _estimate_format),
+            ("join", _estimate_join),
+        ):
+            self.filters[name] = _guarded_filter(name, estimate)
+
+    def unsafe_undefined(self, obj: Any, attribute: str) -> Any:
+        raise SecurityError(f"access to attribute {attribute!r} of {type(obj).__name__!r} object is unsafe")
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        _tick()
+        return super().getattr(obj, attribute)
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        _tick()
+        return super().getitem(obj, argument)
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        _tick()
+        _check_operator(operator, left, right)
+        result = super().call_binop(context, operator, left, right)
+        _check_size(_size_of(result))
+        return result
+
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
+        _tick()
+        args = _check_string_method(__obj, args, kwargs)
+        result = super().call(__context, __obj, *args, **kwargs)
+        _check_size(_size_of(result))
+        return result
+
+    def compile_guarded(self, source: str) -> Any:
+        """Parse, add the guards, compile: the `from_string` of this environment."""
+        tree = _Guards().visit(self.parse(source))
+        code = self.compile(tree)
+        return self.template_class.from_code(self, code, self.make_globals(None), None)
+
+
+# --- the renderer ---------------------------------------------------------------------
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text if len(text) <= _MAX_ERROR_CHARS else text[: _MAX_ERROR_CHARS - 1] + "…"
+
+
+class TemplateRenderer:
+    """Renders messages in a thread pool, within the `[templates]` bounds."""
+
+    def __init__(self, settings: TemplateSettings, *, threads: int = 4) -> None:
+        self.settings = settings
+        self._threads = threads
+        self._executor: ThreadPoolExecutor | None = None
+        self._plain = GuardedSandbox(autoescape=False)
+        self._html = GuardedSandbox(autoescape=True)
+        self._compiled = functools.lru_cache(maxsize=512)(self._compile)
+        self._compile_lock = threading.Lock()
+
+    def _compile(self, source: str, html: bool) -> Any:
+        return (self._html if html else self._plain).compile_guarded(source)
+
+    def _template(self, source: str, html: bool) -> Any:
+        with self._compile_lock:  # lru_cache may compile twice without it; harmless but wasteful
+            return self._compiled(source, html)
+
+    def render_part(self, part: str, source: str, context: Mapping[str, Any]) -> str:
+        """Render one part in the calling thread, within the bounds; raises RenderError."""
+        settings = self.settings
+        if len(source.encode()) > settings.max_bytes:
+            raise RenderError(f"{part}: template is larger than templates.max_bytes ({settings.max_bytes})")
+        _local.budget = budget = _Budget(settings.render_timeout_s, settings.max_output_bytes)
+        try:
+            template = self._template(source, part == "html")
+            output = template.render(context)
+        except RenderError:
+            raise
+        except RenderLimitExceeded as exc:
+            raise RenderError(f"{part}: {exc}") from None
+        except SecurityError as exc:
+            raise RenderError(f"{part}: sandbox: {_short(exc)}") from None
+        except TemplateError as exc:
+            raise RenderError(f"{part}: {type(exc).__name__}: {_short(exc)}") from None
+        except (RecursionError, MemoryError) as exc:
+            raise RenderError(f"{part}: {type(exc).__name__}") from None
+        except Exception as exc:  # a template can raise nearly anything (TypeError, ValueError, ...)
+            raise RenderError(f"{part}: {type(exc).__name__}: {_short(exc)}") from None
+        finally:
+            _local.budget = None
+        if time.monotonic() > budget.deadline:
+            raise RenderError(f"{part}: render time limit exceeded")
+        if len(output.encode()) > settings.max_output_bytes:
+            raise RenderError(f"{part}: output is larger than templates.max_output_bytes ({settings.max_output_bytes})")
+        return str(output) if isinstance(output, Markup) else output
+
+    def render_sync(self, job: RenderJob) -> RenderedMessage | RenderError:
+        """Render every wanted part of `job` in the calling thread."""
+        rendered: dict[str, str | None] = {}
+        try:
+            for part in PARTS:
+                source = getattr(job.template, part)
+                rendered[part] = (
+                    self.render_part(part, source, job.context)
+                    if source is not None and part in job.parts
+                    else None
+                )
+        except RenderError as exc:
+            return exc
+        return RenderedMessage(**rendered)
+
+    def _render_batch(self, jobs: Sequence[RenderJob]) -> list[RenderedMessage | RenderError]:
+        return [self.render_sync(job) for job in jobs]
+
+    async def render_many(self, jobs: Sequence[RenderJob]) -> list[RenderedMessage | RenderError]:
+        """Render `jobs` off the event loop, in order; a failed job is a RenderError in its place."""
+        if not jobs:
+            return []
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(self._threads, thread_name_prefix="clarion-render")
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self._executor, self._render_batch, list(jobs))
+        # Each part checks its own deadline; this only catches a guard that failed to fire.
+        watchdog = self.settings.render_timeout_s * (len(PARTS) * len(jobs) + 1) + 1.0
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), watchdog)
+        except TimeoutError:
+            logger.error("a template render batch of %d message(s) outlived its watchdog (%.1fs)", len(jobs), watchdog)
+            return [RenderError("render did not finish in time") for _ in jobs]
+
+    async def render(self, job: RenderJob) -> RenderedMessage | RenderError:
+        return (await self.render_many([job]))[0]
+
+    def close(self) -> None:
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)
+
+
+def template_context(
+    trigger_context: Mapping[str, Any], names: Mapping[str, Any], recipient: Mapping[str, Any]
+) -> dict[str, Any]:
+    """What a template sees: the trigger context at top level, then `event`, `application`,
+    `project`, `organization`, `occurrence` (from `names`) and `recipient`, which win on clashes."""
+    context = dict(trigger_context)
+    context.update(names)
+    context["recipient"] = dict(recipient)
+    return context

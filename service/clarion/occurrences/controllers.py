@@ -1,0 +1,73 @@
+"""Observability (SPEC §3.3): an occurrence with its deliveries, an event's occurrences, trigger preview."""
+
+from typing import Annotated, Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.exceptions.http_exceptions import RequestEntityTooLarge
+from litestar.params import FromPath, QueryParameter
+
+from clarion.auth.grants import Grant
+from clarion.auth.guards import requires
+from clarion.events.services import BodyTooLarge, decode_trigger_request
+from clarion.occurrences import services
+from clarion.occurrences.schemas import OccurrenceDetail, OccurrenceOut, PreviewOut
+from clarion.organizations.services import Tenants
+from clarion.pagination import PAGINATION, RequestedPage, list_response
+from clarion.runtime import RuntimeDependency
+
+
+class OccurrenceController(Controller):
+    path = "/api/o/{org:str}/p/{prj:str}/a/{app:str}"
+    tags = ["occurrences"]
+    dependencies = PAGINATION
+
+    @get("/occurrences/{occurrence_id:str}/", operation_id="readOccurrence", guards=[requires(Grant.OCCURRENCE_READ)])
+    async def read_occurrence(
+        self, org: FromPath[str], prj: FromPath[str], app: FromPath[str], occurrence_id: FromPath[str], tenants: Tenants
+    ) -> OccurrenceDetail:
+        """One occurrence of the application with every delivery it expanded into."""
+        return await services.read_occurrence(tenants, org, prj, app, occurrence_id)
+
+    @get("/e/{evt:str}/occurrences/", operation_id="listOccurrences", guards=[requires(Grant.OCCURRENCE_READ)])
+    async def list_occurrences(
+        self,
+        request: Request[Any, Any, Any],
+        org: FromPath[str],
+        prj: FromPath[str],
+        app: FromPath[str],
+        evt: FromPath[str],
+        page: RequestedPage,
+        tenants: Tenants,
+        status: Annotated[
+            str | None, QueryParameter(name="status", description="pending, processing, completed or failed")
+        ] = None,
+    ) -> Response[list[OccurrenceOut]]:
+        """The event's occurrences, newest first."""
+        occurrences = await services.list_occurrences(tenants, org, prj, app, evt, page, status)
+        return list_response(occurrences, request)
+
+    @post(
+        "/e/{evt:str}/preview/",
+        operation_id="previewTrigger",
+        guards=[requires(Grant.EVENT_TRIGGER, Grant.OCCURRENCE_READ)],
+        status_code=200,
+    )
+    async def preview(
+        self,
+        request: Request[Any, Any, Any],
+        org: FromPath[str],
+        prj: FromPath[str],
+        app: FromPath[str],
+        evt: FromPath[str],
+        runtime: RuntimeDependency,
+        tenants: Tenants,
+        cid: Annotated[str | None, QueryParameter(name="cid", description="correlation id, ≤ 255 chars")] = None,
+    ) -> PreviewOut:
+        """What triggering the event with this body would send (the same body as trigger); stores and sends nothing."""
+        event = await tenants.event(org, prj, app, evt)
+        try:
+            body = await request.body()
+        except RequestEntityTooLarge:
+            limit = request.route_handler.resolve_request_max_body_size()
+            raise BodyTooLarge(f"body: larger than the {limit} bytes allowed") from None
+        return await services.preview_trigger(runtime, event, decode_trigger_request(body), cid)
