@@ -4,8 +4,11 @@ Starts an aiosmtpd server in this process and `clarion serve` in a subprocess on
 a fresh SQLite file (synchronous=FULL) with a one-recipient catalog whose email
 subject carries the occurrence id. Then sends N triggers one after the other
 and measures, for each, the time from receiving the 201 to the SMTP server
-accepting the message (end of DATA). Prints median / p90 / p99 and a one-line
-JSON summary; exits 1 if the median misses the target (100 ms).
+accepting the message (end of DATA). The baseline, measured in the same run
+against the same SMTP server, is one bare aiosmtplib send of the same message
+(connect, send, quit): the cost of SMTP itself. Prints median / p90 / p99, the
+ratio of the medians and a one-line JSON summary; exits 1 if the median misses
+the target (100 ms).
 
     python bench/delivery_latency.py [--triggers 200] [--warmup 10]
 """
@@ -135,6 +138,22 @@ async def measure(base: str, token: str, arrivals: Arrivals, triggers: int, warm
     return {"to_send": to_send, "to_201": to_201}
 
 
+async def measure_baseline(smtp_port: int, arrivals: Arrivals, sends: int) -> list[float]:
+    """Seconds from starting a bare aiosmtplib send to the server accepting it."""
+    import aiosmtplib
+
+    arrivals.loop = asyncio.get_running_loop()
+    latencies = []
+    for n in range(sends):
+        subject = f"baseline-{n}"
+        message = f"From: bench@localhost\r\nTo: alice@example.com\r\nSubject: {subject}\r\n\r\nHi\r\n"
+        started = time.perf_counter()
+        await aiosmtplib.send(message, sender="bench@localhost", recipients=["alice@example.com"],
+                              hostname="127.0.0.1", port=smtp_port)
+        latencies.append(await arrivals.arrival(subject, timeout=30) - started)
+    return latencies
+
+
 async def wait_for_port(port: int, process: subprocess.Popen[bytes]) -> None:
     for _ in range(300):
         if process.poll() is not None:
@@ -161,6 +180,7 @@ def main() -> None:
             workdir = Path(scratch)
             (workdir / "clarion.toml").write_text(CONFIG.format(http_port=http_port, smtp_port=smtp_port))
             (workdir / "catalog.json").write_text(json.dumps(CATALOG))
+            baseline = asyncio.run(measure_baseline(smtp_port, arrivals, args.triggers))
             clarion(workdir, "migrate")
             token = json.loads(clarion(workdir, "apply", "catalog.json"))["api_keys"]["bench/bench"]
             env = {**os.environ, "CLARION_CONFIG": str(workdir / "clarion.toml")}
@@ -185,14 +205,19 @@ def main() -> None:
         }
 
     to_send, to_201 = summary(figures["to_send"]), summary(figures["to_201"])
+    bare = summary(baseline)
+    ratio = round(to_send["median_ms"] / bare["median_ms"], 2)
     met = to_send["median_ms"] < TARGET_MEDIAN_MS
     print(f"{args.triggers} sequential triggers (after {args.warmup} warm-up), SQLite synchronous=FULL, embedded dispatcher")
     print(f"201 → SMTP accepted : median {to_send['median_ms']} ms, p90 {to_send['p90_ms']} ms, "
           f"p99 {to_send['p99_ms']} ms, max {to_send['max_ms']} ms")
     print(f"request → 201       : median {to_201['median_ms']} ms, p90 {to_201['p90_ms']} ms, p99 {to_201['p99_ms']} ms")
+    print(f"baseline: bare SMTP send: median {bare['median_ms']} ms, p90 {bare['p90_ms']} ms; "
+          f"trigger→SMTP / bare send = {ratio}")
     print(f"target: median < {TARGET_MEDIAN_MS:g} ms: {'met' if met else 'MISSED'}")
     print(json.dumps({"bench": "delivery_latency", "triggers": args.triggers, "trigger_to_smtp": to_send,
-                      "request_to_201": to_201, "target_median_ms": TARGET_MEDIAN_MS, "target_met": met}))
+                      "request_to_201": to_201, "baseline_bare_smtp_send": bare,
+                      "ratio_to_baseline": ratio, "target_median_ms": TARGET_MEDIAN_MS, "target_met": met}))
     if not met:
         sys.exit(1)
 

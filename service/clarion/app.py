@@ -9,14 +9,24 @@ from litestar.config.app import AppConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.middleware import DefineMiddleware
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.plugins import InitPlugin
 
+from clarion.auth.middleware import OPENAPI_COMPONENTS, ApiKeyAuthenticationMiddleware
+from clarion.auth.services import api_keys_lifespan
+from clarion.channels.controllers import ChannelController, PluginController
 from clarion.errors import ClarionError
+from clarion.metrics.controllers import MetricsController
+from clarion.events.controllers import EventController
+from clarion.occurrences.controllers import OccurrenceController
+from clarion.organizations.controllers import OrganizationController
+from clarion.organizations.services import provide_tenants
 from clarion.runtime import Runtime, open_runtime
 from clarion.settings import Settings
 from clarion.system.controllers import HealthController
+from clarion.system.ping import PingController
 
 logger = logging.getLogger(__name__)
 
@@ -31,13 +41,17 @@ class ClarionPlugin(InitPlugin):
         self._add_dependencies(app_config)
         self._add_exception_handlers(app_config)
         app_config.lifespan.append(self._lifespan)
-        app_config.route_handlers.extend([HealthController])
+        app_config.lifespan.append(api_keys_lifespan)  # after the engine starts, so its last flush precedes close
+        app_config.middleware.append(DefineMiddleware(ApiKeyAuthenticationMiddleware))
+        app_config.route_handlers.extend([HealthController, MetricsController, ChannelController, PluginController])
+        app_config.route_handlers.extend([PingController, OrganizationController, EventController, OccurrenceController])
         return app_config
 
     def _add_dependencies(self, app_config: AppConfig) -> None:
         settings = self.settings
         app_config.dependencies["settings"] = Provide(lambda: settings, use_cache=True, sync_to_thread=False)
         app_config.dependencies["runtime"] = Provide(_runtime_of, sync_to_thread=False)
+        app_config.dependencies["tenants"] = Provide(provide_tenants, sync_to_thread=False)
 
     def _add_exception_handlers(self, app_config: AppConfig) -> None:
         app_config.exception_handlers[ClarionError] = _clarion_error_response
@@ -55,7 +69,7 @@ def _runtime_of(state: State) -> Runtime:
 
 
 def _clarion_error_response(_: Request, exc: ClarionError) -> Response:
-    return Response({"detail": exc.detail}, status_code=exc.status_code)
+    return Response({"detail": exc.detail}, status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
 
 def _validation_error_response(_: Request, exc: ValidationException) -> Response:
@@ -81,6 +95,7 @@ def create_app(settings: Settings) -> Litestar:
             version="0.1.0",
             path="/schema",
             render_plugins=[SwaggerRenderPlugin()],
+            components=OPENAPI_COMPONENTS,
         ),
         request_max_body_size=settings.server.max_body_bytes,
     )

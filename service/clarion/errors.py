@@ -31,5 +31,11 @@ class Conflict(ClarionError):
     status_code = 409
 
 
+class PayloadTooLarge(ClarionError):
+    """The request body is larger than `server.max_body_bytes`."""
+
+    status_code = 413
+
+
 class Unprocessable(ClarionError):
     status_code = 422

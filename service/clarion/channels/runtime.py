@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+import time
 from collections.abc import Mapping
 from typing import Literal
 
@@ -16,6 +17,7 @@ from clarion_plugins import (
     TransientFailure,
 )
 
+from clarion.metrics.registry import record_send_seconds
 from clarion.settings import ChannelSettings
 
 logger = logging.getLogger(__name__)
@@ -114,11 +116,14 @@ class ChannelSet:
         if not instance.settings.enabled:
             return ChannelUnavailable("channel_disabled")
         async with instance.permits:
+            started = time.perf_counter()
             try:
                 result = await instance.channel.send(message)
             except Exception as exc:
                 logger.warning("channel %r raised while sending %s", name, message.delivery_id, exc_info=True)
                 return TransientFailure(f"{type(exc).__name__}: {exc}")
+            finally:
+                record_send_seconds(name, time.perf_counter() - started)
         if not isinstance(result, (Delivered, PermanentFailure, TransientFailure)):
             return TransientFailure(f"channel returned {type(result).__name__}, not a send result")
         return result

@@ -49,6 +49,7 @@ from clarion.dispatch.sending import (
     outbound_message,
     outcome_of,
 )
+from clarion.metrics.registry import record_delivery
 
 if TYPE_CHECKING:
     from clarion.runtime import Runtime
@@ -335,7 +336,9 @@ class Dispatcher:
     def _written(self, outcomes: Sequence[Outcome], completed: list[str]) -> None:
         now = utcnow()
         for outcome in outcomes:
-            self.stats.deliveries[RETRY if outcome.status == PENDING else outcome.status] += 1
+            status = RETRY if outcome.status == PENDING else outcome.status
+            self.stats.deliveries[status] += 1
+            record_delivery(outcome.channel, status)
             if outcome.status in (FAILED, SKIPPED):
                 logger.info("delivery %s %s: %s", outcome.delivery_id, outcome.status, outcome.reason)
             elif outcome.next_attempt_at is not None:

@@ -27,10 +27,9 @@ from typing import Any
 
 import msgspec
 
-from clarion.events.schemas import FilterRules, TriggerOptions
+from clarion.events.schemas import FILTER_FIELDS, FilterRules, TriggerOptions
 from clarion.occurrences.tables import Occurrence
 
-USER_FIELDS = ("username", "email", "first_name", "last_name")
 CUSTOM_FIELDS_PREFIX = "custom_fields."
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_.-]+)\s*\}\}")
@@ -98,8 +97,8 @@ class UserFields:
     locked: bool = False
 
     def value(self, name: str) -> Any:
-        """A filterable field: one of USER_FIELDS or `custom_fields.<dotted.path>`; MISSING otherwise."""
-        if name in USER_FIELDS:
+        """A filterable field: one of FILTER_FIELDS or `custom_fields.<dotted.path>`; MISSING otherwise."""
+        if name in FILTER_FIELDS:
             return getattr(self, name)
         if name.startswith(CUSTOM_FIELDS_PREFIX):
             return lookup_path(self.custom_fields, name.removeprefix(CUSTOM_FIELDS_PREFIX))

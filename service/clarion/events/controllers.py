@@ -3,23 +3,20 @@
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
-from litestar.exceptions.http_exceptions import RequestEntityTooLarge
-from litestar.di import NamedDependency
-from litestar.params import FromPath, HeaderParameter, QueryParameter, SkipValidation
+from litestar.params import FromPath, HeaderParameter, QueryParameter
 
 from clarion.auth.grants import Grant
 from clarion.auth.guards import principal_of, requires
 from clarion.auth.middleware import API_KEY_REQUIRED
 from clarion.events import services
 from clarion.events.schemas import EventOut, TriggerResponse
-from clarion.events.services import BodyTooLarge, EventPath
+from clarion.events.services import EventPath
 from clarion.organizations.services import Tenants
 from clarion.pagination import LINK_HEADER, PAGINATION, RequestedPage, list_response
-from clarion.runtime import Runtime
+from clarion.requests import read_body
+from clarion.runtime import RuntimeDependency
 
 REPLAYED_HEADER = "Idempotent-Replayed"
-
-RuntimeDependency = NamedDependency[SkipValidation[Runtime]]
 
 
 class EventController(Controller):
@@ -62,11 +59,7 @@ class EventController(Controller):
         ] = None,
     ) -> Response[TriggerResponse]:
         """Trigger the event: answers 201 once the occurrence is committed."""
-        try:
-            body = await request.body()
-        except RequestEntityTooLarge:
-            limit = request.route_handler.resolve_request_max_body_size()
-            raise BodyTooLarge(f"body: larger than the {limit} bytes allowed") from None
+        body = await read_body(request)
         outcome = await services.trigger_event(
             runtime,
             tenants,

@@ -26,6 +26,7 @@ from clarion.errors import BadRequest, ClarionError
 from clarion.events import idempotency
 from clarion.events.schemas import EventOut, TriggerRequest, TriggerResponse, filter_rules_error
 from clarion.ids import new_id
+from clarion.metrics.registry import record_trigger
 from clarion.occurrences.tables import Occurrence
 from clarion.organizations.services import EventRef, TenantDirectory
 from clarion.organizations.tables import Event
@@ -43,12 +44,6 @@ _INSERT_OCCURRENCE = (
     "INSERT INTO occurrence (id, event, context, options, correlation_id, status, recipients, created, updated)"
     " VALUES ({}, {}, {}, {}, {}, 'pending', 0, {}, {})"
 )
-
-
-class BodyTooLarge(ClarionError):
-    """The request body is larger than `server.max_body_bytes`."""
-
-    status_code = 413
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +97,7 @@ async def trigger_event(
     cid = _header_value("cid", cid)
     idempotency_key = _header_value(IDEMPOTENCY_HEADER, idempotency_key)
     if idempotency_key is None:
-        return await _accept(runtime, event, request, cid, record_id=None)
+        return await _accept(runtime, path, event, request, cid, record_id=None)
     claimed = await idempotency.claim(
         api_key_id=principal.key_id,
         event_id=event.id,
@@ -113,7 +108,7 @@ async def trigger_event(
     if isinstance(claimed, idempotency.Replay):
         return TriggerOutcome(claimed.status_code, claimed.body, replayed=True)
     try:
-        return await _accept(runtime, event, request, cid, record_id=claimed.record_id)
+        return await _accept(runtime, path, event, request, cid, record_id=claimed.record_id)
     except BaseException:
         await idempotency.release(claimed.record_id)
         raise
@@ -154,7 +149,13 @@ def _header_value(name: str, value: str | None) -> str | None:
 
 
 async def _accept(
-    runtime: Runtime, event: EventRef, request: TriggerRequest, cid: str | None, *, record_id: int | None
+    runtime: Runtime,
+    path: EventPath,
+    event: EventRef,
+    request: TriggerRequest,
+    cid: str | None,
+    *,
+    record_id: int | None,
 ) -> TriggerOutcome:
     if event.refusal is not None:
         raise BadRequest(f"{event.refusal}: it cannot be triggered")
@@ -177,6 +178,7 @@ async def _accept(
         )
         if record_id is not None:
             await idempotency.finish(record_id, 201, body)
+    record_trigger(f"{path.org}/{path.prj}/{path.app}/{path.evt}", runtime.settings.metrics.per_event_labels)
     try:
         await runtime.announce_work()
     except Exception:  # the occurrence is committed; the dispatcher's poll will find it

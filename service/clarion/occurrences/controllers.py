@@ -3,22 +3,24 @@
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
-from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.params import FromPath, QueryParameter
 
 from clarion.auth.grants import Grant
 from clarion.auth.guards import requires
-from clarion.events.services import BodyTooLarge, decode_trigger_request
+from clarion.auth.middleware import API_KEY_REQUIRED
+from clarion.events.services import decode_trigger_request
 from clarion.occurrences import services
 from clarion.occurrences.schemas import OccurrenceDetail, OccurrenceOut, PreviewOut
 from clarion.organizations.services import Tenants
 from clarion.pagination import PAGINATION, RequestedPage, list_response
+from clarion.requests import read_body
 from clarion.runtime import RuntimeDependency
 
 
 class OccurrenceController(Controller):
     path = "/api/o/{org:str}/p/{prj:str}/a/{app:str}"
     tags = ["occurrences"]
+    security = API_KEY_REQUIRED
     dependencies = PAGINATION
 
     @get("/occurrences/{occurrence_id:str}/", operation_id="readOccurrence", guards=[requires(Grant.OCCURRENCE_READ)])
@@ -65,9 +67,5 @@ class OccurrenceController(Controller):
     ) -> PreviewOut:
         """What triggering the event with this body would send (the same body as trigger); stores and sends nothing."""
         event = await tenants.event(org, prj, app, evt)
-        try:
-            body = await request.body()
-        except RequestEntityTooLarge:
-            limit = request.route_handler.resolve_request_max_body_size()
-            raise BodyTooLarge(f"body: larger than the {limit} bytes allowed") from None
+        body = await read_body(request)
         return await services.preview_trigger(runtime, event, decode_trigger_request(body), cid)

@@ -6,7 +6,8 @@ written as plain `CREATE INDEX` that runs the same on SQLite and PostgreSQL.
 """
 
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
-from piccolo.engine import engine_finder
+
+from clarion.db.raw_migration import sql_migration
 
 ID = "2026-11-26T05:40:00:000000"
 VERSION = "1.38.0"
@@ -40,13 +41,4 @@ INDEXES = (
 
 
 async def forwards() -> MigrationManager:
-    manager = MigrationManager(migration_id=ID, app_name="clarion", description=DESCRIPTION)
-
-    async def create_indexes() -> None:
-        engine = engine_finder()
-        assert engine is not None
-        for statement in INDEXES:
-            await engine.run_ddl(statement)
-
-    manager.add_raw(create_indexes)
-    return manager
+    return sql_migration(ID, DESCRIPTION, INDEXES)
