@@ -50,6 +50,7 @@ from clarion.dispatch.sending import (
     outcome_of,
 )
 from clarion.metrics.registry import record_delivery
+from clarion.occurrences.retention import delete_expired
 
 if TYPE_CHECKING:
     from clarion.runtime import Runtime
@@ -63,6 +64,8 @@ UNAVAILABLE_CHANNEL_CAPACITY = 64
 EXPANSION_RETRIES = 3
 """Unexpected errors (not ExpansionError) tolerated before an occurrence is marked failed."""
 SWEEP_INTERVAL_S = 30.0
+RETENTION_INTERVAL_S = 600.0
+"""How often a dispatcher deletes what `[retention]` no longer keeps."""
 """How often `processing` occurrences with nothing pending are looked for (a safety net)."""
 STOP_GRACE_S = 10.0
 _ERROR_PAUSE_S = 1.0
@@ -101,6 +104,7 @@ class Dispatcher:
         self._expansion_errors: Counter[str] = Counter()
         self._next_due: float | None = None
         self._last_sweep = 0.0
+        self._last_retention = 0.0
         self._stopping = False
         self._tasks: list[asyncio.Task[None]] = []
         self._loop_task: asyncio.Task[None] | None = None
@@ -192,6 +196,10 @@ class Dispatcher:
             self._last_sweep = time.monotonic()
             if completed := await complete_finished_occurrences():
                 logger.info("completed %d occurrence(s) found finished by the sweep", len(completed))
+        if time.monotonic() - self._last_retention > RETENTION_INTERVAL_S:
+            self._last_retention = time.monotonic()
+            if deleted := await delete_expired(self.runtime.settings.retention, utcnow()):
+                logger.info("retention: deleted %d finished occurrence(s) and their deliveries", deleted)
         return bool(claimed) or started > 0
 
     # -- expansion -----------------------------------------------------------------
