@@ -98,4 +98,5 @@ def create_app(settings: Settings) -> Litestar:
             components=OPENAPI_COMPONENTS,
         ),
         request_max_body_size=settings.server.max_body_bytes,
+        logging_config=None,  # `clarion.logs.configure_logging` owns the format (text or JSON)
     )

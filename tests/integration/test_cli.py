@@ -131,3 +131,40 @@ def test_channels_lists_type_state_and_plugin(run, tmp_path: Path) -> None:  # t
     assert "clarion_channels.email" in by_name["email"]["plugin"]
     text = run("channels", config=config).stdout
     assert "webhook" in text and "no" in text
+
+
+@pytest.mark.parametrize("log_format", ["json", "text"])
+def test_serve_logs_in_the_configured_format(tmp_path: Path, database_url: str, log_format: str) -> None:
+    import httpx
+
+    from clarion_test_support import free_port
+
+    port = free_port()
+    config = tmp_path / f"{log_format}.toml"
+    config.write_text(BASE_CONFIG + f'\n[logging]\nformat = "{log_format}"\nlevel = "info"\n')
+    env = {**os.environ, "CLARION_CONFIG": str(config), "CLARION_DATABASE_URL": database_url}
+    process = subprocess.Popen(
+        clarion_command("serve", "--port", str(port)), env=env, cwd=tmp_path,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        for _ in range(100):
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health/", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                import time
+
+                time.sleep(0.1)
+    finally:
+        process.terminate()
+        _, stderr = process.communicate(timeout=30)
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert any("Application startup complete" in line for line in lines), stderr
+    if log_format == "json":
+        entries = [json.loads(line) for line in lines]
+        assert {"time", "level", "logger", "message"} <= set(entries[0])
+        assert any(entry["logger"] == "clarion_plugins.manager" for entry in entries)
+    else:
+        assert all(not line.startswith("{") for line in lines)
+        assert any(" INFO clarion_plugins.manager: " in line for line in lines)
