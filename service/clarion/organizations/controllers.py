@@ -1,4 +1,5 @@
-"""`GET` the organization, its projects and a project's applications (SPEC §3.2, `organization:read`)."""
+"""`GET` the organization, its projects and a project's applications (SPEC §3.2, `organization:read`);
+the management handlers of SPEC §3.3 are mixed in from `management_controllers`."""
 
 from typing import Any
 
@@ -9,6 +10,7 @@ from clarion.auth.grants import Grant
 from clarion.auth.guards import principal_of, requires
 from clarion.auth.middleware import API_KEY_REQUIRED
 from clarion.organizations import services
+from clarion.organizations.management_controllers import ProjectManagementHandlers
 from clarion.organizations.schemas import ApplicationOut, OrganizationOut, ProjectOut
 from clarion.organizations.services import Tenants
 from clarion.pagination import LINK_HEADER, PAGINATION, RequestedPage, list_response
@@ -16,7 +18,9 @@ from clarion.pagination import LINK_HEADER, PAGINATION, RequestedPage, list_resp
 READ = [requires(Grant.ORGANIZATION_READ)]
 
 
-class OrganizationController(Controller):
+class OrganizationController(ProjectManagementHandlers, Controller):
+    """The reads of SPEC §3.2, plus managing projects and applications (`ProjectManagementHandlers`)."""
+
     path = "/api/o/{org:str}"
     tags = ["organizations"]
     security = API_KEY_REQUIRED

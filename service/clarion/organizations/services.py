@@ -111,6 +111,15 @@ class TenantDirectory:
             raise NotFound(f"unknown event {evt!r}")
         return ref  # type: ignore[no-any-return]
 
+    def forget(self) -> None:
+        """Drop every cached ref: this process sees a management change at once (others within the TTL)."""
+        self._cache.clear()
+
+
+def uncached_directory() -> TenantDirectory:
+    """A directory that reads the database on every lookup (management checks what it changes)."""
+    return TenantDirectory(ttl_s=0.0)
+
 
 # How a handler asks for the directory: `tenants: Tenants`.
 Tenants = NamedDependency[SkipValidation[TenantDirectory]]

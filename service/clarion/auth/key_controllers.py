@@ -1,0 +1,44 @@
+"""`/api/o/{org}/keys/`: list, mint and revoke API keys (SPEC §3.3, grant `admin`).
+
+The path names only the organization, so narrowed keys reach it as a "parent"
+(`parents="write"`); `clarion.auth.keys` then keeps them inside their own scope.
+"""
+
+from typing import Any
+
+from litestar import Controller, Request, Response, delete, get, post
+from litestar.params import FromPath
+
+from clarion.auth import keys
+from clarion.auth.grants import Grant
+from clarion.auth.guards import principal_of, requires
+from clarion.auth.keys import KeyCreatedOut, KeyOut
+from clarion.auth.middleware import API_KEY_REQUIRED
+from clarion.pagination import LINK_HEADER, PAGINATION, RequestedPage, list_response
+from clarion.requests import read_body
+
+ADMIN = [requires(Grant.ADMIN, parents="write")]
+
+
+class ApiKeyController(Controller):
+    path = "/api/o/{org:str}/keys"
+    tags = ["management"]
+    security = API_KEY_REQUIRED
+    dependencies = PAGINATION
+
+    @get("/", operation_id="listApiKeys", guards=ADMIN, response_headers=LINK_HEADER)
+    async def list_keys(
+        self, request: Request[Any, Any, Any], org: FromPath[str], page: RequestedPage
+    ) -> Response[list[KeyOut]]:
+        """The keys within the calling key's scope, by id (never their tokens)."""
+        return list_response(await keys.list_keys(principal_of(request), page), request)
+
+    @post("/", operation_id="createApiKey", guards=ADMIN, status_code=201)
+    async def create_key(self, request: Request[Any, Any, Any], org: FromPath[str]) -> KeyCreatedOut:
+        """Mint a key within the calling key's scope and grants; its token is shown only here."""
+        return await keys.create_key(principal_of(request), await read_body(request))
+
+    @delete("/{key_id:int}/", operation_id="revokeApiKey", guards=ADMIN)
+    async def revoke_key(self, request: Request[Any, Any, Any], org: FromPath[str], key_id: FromPath[int]) -> None:
+        """Revoke a key (`active = false`); it stops working within a second."""
+        await keys.revoke_key(principal_of(request), key_id)

@@ -1,0 +1,265 @@
+"""Notifications of an event and message templates: list, create, change, delete (SPEC §3.3).
+
+Order of checks: the path's slugs and ids (404) → the body (400 naming the
+field) → conflicts (409). What a body must satisfy:
+
+* `distribution_list`: a list of the event's project; a list pinned to an
+  application only serves that application's events; an application key sees
+  only lists pinned to its application (any other id is "unknown", as in the
+  list reads);
+* `channels` and a template's channel: configured channels (a disabled one is
+  accepted, as for triggers);
+* templates: every part at most `templates.max_bytes` and compilable in the
+  renderer's sandbox (`GuardedSandbox`, the environment deliveries render in).
+
+Deleting a notification that deliveries refer to is 409 (deliveries are the
+history; deactivate it instead); otherwise its subscriptions and templates go
+with it.
+"""
+
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+import msgspec
+from jinja2 import TemplateError
+
+from clarion.auth.services import ApiPrincipal
+from clarion.db.engine import write_transaction
+from clarion.dispatch.templates import PARTS, GuardedSandbox
+from clarion.distribution.tables import DistributionList, Notification, Subscription, Template
+from clarion.errors import BadRequest, Conflict, NotFound
+from clarion.events.services import EventPath
+from clarion.notifications.schemas import (
+    NotificationDetailOut,
+    NotificationIn,
+    NotificationOut,
+    NotificationPatch,
+    TemplateIn,
+    TemplateOut,
+)
+from clarion.occurrences.tables import Delivery
+from clarion.organizations.management import UNIQUE_VIOLATIONS, changed_fields, decode_body, exists, insert_unique
+from clarion.organizations.services import EventRef, uncached_directory
+from clarion.pagination import Page, PageRequest, page_of_query
+from clarion.runtime import Runtime
+
+NOTIFICATION_COLUMNS = (
+    Notification.id,
+    Notification.name,
+    Notification.distribution_list,
+    Notification.channels,
+    Notification.environments,
+    Notification.active,
+)
+
+
+async def _event(path: EventPath) -> EventRef:
+    return await uncached_directory().event(path.org, path.prj, path.app, path.evt)
+
+
+async def _notification_row(event: EventRef, pk: int) -> dict[str, Any]:
+    row = await (
+        Notification.select(*NOTIFICATION_COLUMNS)
+        .where((Notification.id == pk) & (Notification.event == event.id))
+        .output(load_json=True)
+        .first()
+    )
+    if row is None:
+        raise NotFound(f"unknown notification {pk}")
+    return row  # type: ignore[no-any-return]
+
+
+def _notification_out(row: Mapping[str, Any]) -> NotificationOut:
+    return NotificationOut(
+        id=row["id"],
+        name=row["name"],
+        distribution_list=row["distribution_list"],
+        channels=list(row["channels"] or []),
+        environments=list(row["environments"] or []),
+        active=bool(row["active"]),
+    )
+
+
+def _json(value: Any) -> str:
+    return msgspec.json.encode(value).decode()
+
+
+# Notifications -------------------------------------------------------------------------------
+
+
+async def list_notifications(path: EventPath, page: PageRequest) -> Page[NotificationOut]:
+    event = await _event(path)
+    query = Notification.select(*NOTIFICATION_COLUMNS).where(Notification.event == event.id).output(load_json=True)
+    rows = await page_of_query(query, page, key=Notification.id)
+    return rows.map(_notification_out)
+
+
+async def read_notification(path: EventPath, pk: int) -> NotificationDetailOut:
+    event = await _event(path)
+    row = await _notification_row(event, pk)
+    templates = await (
+        Template.select(Template.channel, Template.subject, Template.text, Template.html)
+        .where((Template.event == event.id) & (Template.notification == pk))
+        .order_by(Template.channel)
+    )
+    return NotificationDetailOut(
+        **msgspec.structs.asdict(_notification_out(row)),
+        templates=[TemplateOut(**template) for template in templates],
+    )
+
+
+async def create_notification(
+    runtime: Runtime, principal: ApiPrincipal, path: EventPath, body: bytes
+) -> NotificationOut:
+    event = await _event(path)
+    data = decode_body(body, NotificationIn)
+    await _check_notification(runtime, principal, event, msgspec.structs.asdict(data))
+    async with write_transaction():
+        pk = await insert_unique(
+            Notification(
+                event=event.id,
+                name=data.name,
+                distribution_list=data.distribution_list,
+                channels=_json(data.channels),
+                environments=_json(data.environments),
+                active=data.active,
+                created=datetime.now(timezone.utc),
+            ),
+            f"name: notification {data.name!r} already exists for event {path.evt!r}",
+        )
+    return NotificationOut(id=pk, **msgspec.structs.asdict(data))
+
+
+async def update_notification(
+    runtime: Runtime, principal: ApiPrincipal, path: EventPath, pk: int, body: bytes
+) -> NotificationOut:
+    event = await _event(path)
+    await _notification_row(event, pk)
+    changes = changed_fields(decode_body(body, NotificationPatch))
+    await _check_notification(runtime, principal, event, changes)
+    values: dict[Any, Any] = {}
+    for name, value in changes.items():
+        column = getattr(Notification, name)
+        values[column] = _json(value) if name in ("channels", "environments") else value
+    async with write_transaction():
+        if values:
+            try:
+                await Notification.update(values).where(Notification.id == pk)
+            except UNIQUE_VIOLATIONS:
+                raise Conflict(
+                    f"name: notification {changes.get('name')!r} already exists for event {path.evt!r}"
+                ) from None
+    return _notification_out(await _notification_row(event, pk))
+
+
+async def delete_notification(path: EventPath, pk: int) -> None:
+    event = await _event(path)
+    await _notification_row(event, pk)
+    async with write_transaction():
+        if await exists(Delivery, Delivery.notification == pk):
+            raise Conflict(f"notification {pk} has deliveries: deactivate it instead (active = false)")
+        await Subscription.delete().where(Subscription.notification == pk)
+        await Template.delete().where(Template.notification == pk)
+        await Notification.delete().where(Notification.id == pk)
+
+
+async def _check_notification(
+    runtime: Runtime, principal: ApiPrincipal, event: EventRef, fields: Mapping[str, Any]
+) -> None:
+    """400 naming the field when the list or a channel is not one the notification may use."""
+    for index, channel in enumerate(fields.get("channels") or ()):
+        _check_channel(runtime, channel, f"channels[{index}]")
+        if channel in fields["channels"][:index]:
+            raise BadRequest(f"channels[{index}]: channel {channel!r} is listed twice")
+    list_id = fields.get("distribution_list")
+    if list_id is None:
+        return
+    row = await DistributionList.select(DistributionList.project, DistributionList.application).where(
+        DistributionList.id == list_id
+    ).first()
+    visible = (
+        row is not None
+        and row["project"] == event.project_id
+        and (principal.application_id is None or row["application"] == principal.application_id)
+    )
+    if not visible:
+        raise BadRequest(f"distribution_list: unknown distribution list {list_id} in this project")
+    if row["application"] is not None and row["application"] != event.application_id:  # type: ignore[index]
+        raise BadRequest(
+            f"distribution_list: list {list_id} is pinned to another application and cannot serve this event"
+        )
+
+
+def _check_channel(runtime: Runtime, channel: str, field: str) -> None:
+    if runtime.channels.state(channel) == "unknown":
+        raise BadRequest(f"{field}: channel {channel!r} is not configured")
+
+
+# Templates -----------------------------------------------------------------------------------
+
+
+async def put_template(
+    runtime: Runtime, path: EventPath, notification: int | None, channel: str, body: bytes
+) -> tuple[TemplateOut, bool]:
+    """Create or replace the (event or notification) template for `channel`; True when it was created."""
+    event = await _event(path)
+    if notification is not None:
+        await _notification_row(event, notification)
+    _check_channel(runtime, channel, "channel")
+    data = decode_body(body, TemplateIn)
+    _check_template(runtime, data)
+    where = _template_scope(event, notification, channel)
+    parts = {"subject": data.subject, "text": data.text, "html": data.html}
+    async with write_transaction():
+        existing = await Template.select(Template.id).where(where).first()
+        if existing is None:
+            await insert_unique(
+                Template(
+                    event=event.id,
+                    notification=notification,
+                    channel=channel,
+                    created=datetime.now(timezone.utc),
+                    **parts,
+                ),
+                f"channel: a template for {channel!r} was created concurrently; retry",
+            )
+        else:
+            await Template.update({getattr(Template, name): value for name, value in parts.items()}).where(
+                Template.id == existing["id"]
+            )
+    return TemplateOut(channel=channel, **parts), existing is None
+
+
+async def delete_template(path: EventPath, notification: int | None, channel: str) -> None:
+    event = await _event(path)
+    if notification is not None:
+        await _notification_row(event, notification)
+    where = _template_scope(event, notification, channel)
+    async with write_transaction():
+        if not await exists(Template, where):
+            raise NotFound(f"no template for channel {channel!r}")
+        await Template.delete().where(where)
+
+
+def _template_scope(event: EventRef, notification: int | None, channel: str) -> Any:
+    owner = Template.notification.is_null() if notification is None else Template.notification == notification
+    return (Template.event == event.id) & owner & (Template.channel == channel)
+
+
+def _check_template(runtime: Runtime, data: TemplateIn) -> None:
+    """400 naming the part that is too large or does not compile in the renderer's sandbox."""
+    max_bytes = runtime.settings.templates.max_bytes
+    if all(getattr(data, part) is None for part in PARTS):
+        raise BadRequest("body: give at least one of subject, text, html")
+    for part in PARTS:
+        source = getattr(data, part)
+        if source is None:
+            continue
+        if len(source.encode()) > max_bytes:
+            raise BadRequest(f"{part}: template is larger than templates.max_bytes ({max_bytes})")
+        try:
+            GuardedSandbox(autoescape=part == "html").compile_guarded(source)
+        except TemplateError as exc:
+            line = f" (line {exc.lineno})" if getattr(exc, "lineno", None) else ""
+            raise BadRequest(f"{part}: template does not compile{line}: {exc.message or exc}") from None
