@@ -2,8 +2,10 @@
 
 import contextlib
 import logging
+import sqlite3
 from collections.abc import AsyncIterator
 
+from asyncpg.exceptions import IntegrityConstraintViolationError
 from litestar import Litestar, Request, Response
 from litestar.config.app import AppConfig
 from litestar.datastructures import State
@@ -14,19 +16,40 @@ from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.plugins import InitPlugin
 
+from clarion.auth.key_controllers import ApiKeyController
 from clarion.auth.middleware import OPENAPI_COMPONENTS, ApiKeyAuthenticationMiddleware
 from clarion.auth.services import api_keys_lifespan
 from clarion.channels.controllers import ChannelController, PluginController
+from clarion.distribution.controllers import DistributionListController, SubscriptionController
 from clarion.errors import ClarionError
 from clarion.metrics.controllers import MetricsController
-from clarion.events.controllers import EventController
+from clarion.notifications.controllers import NotificationController
 from clarion.occurrences.controllers import OccurrenceController
 from clarion.organizations.controllers import OrganizationController
+from clarion.organizations.management_controllers import EventManagementController
 from clarion.organizations.services import provide_tenants
 from clarion.runtime import Runtime, open_runtime
 from clarion.settings import Settings
 from clarion.system.controllers import HealthController
 from clarion.system.ping import PingController
+from clarion.users.controllers import RegistrationController, UserController
+
+ROUTE_HANDLERS = [
+    HealthController,
+    MetricsController,
+    PingController,
+    OrganizationController,
+    EventManagementController,
+    OccurrenceController,
+    NotificationController,
+    ChannelController,
+    PluginController,
+    UserController,
+    RegistrationController,
+    DistributionListController,
+    SubscriptionController,
+    ApiKeyController,
+]
 
 logger = logging.getLogger(__name__)
 
@@ -43,8 +66,7 @@ class ClarionPlugin(InitPlugin):
         app_config.lifespan.append(self._lifespan)
         app_config.lifespan.append(api_keys_lifespan)  # after the engine starts, so its last flush precedes close
         app_config.middleware.append(DefineMiddleware(ApiKeyAuthenticationMiddleware))
-        app_config.route_handlers.extend([HealthController, MetricsController, ChannelController, PluginController])
-        app_config.route_handlers.extend([PingController, OrganizationController, EventController, OccurrenceController])
+        app_config.route_handlers.extend(ROUTE_HANDLERS)
         return app_config
 
     def _add_dependencies(self, app_config: AppConfig) -> None:
@@ -56,6 +78,9 @@ class ClarionPlugin(InitPlugin):
     def _add_exception_handlers(self, app_config: AppConfig) -> None:
         app_config.exception_handlers[ClarionError] = _clarion_error_response
         app_config.exception_handlers[ValidationException] = _validation_error_response
+        # Two requests creating the same row at once: the loser's unique-index violation is a 409, not a 500.
+        app_config.exception_handlers[sqlite3.IntegrityError] = _integrity_error_response
+        app_config.exception_handlers[IntegrityConstraintViolationError] = _integrity_error_response
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, app: Litestar) -> AsyncIterator[None]:
@@ -70,6 +95,14 @@ def _runtime_of(state: State) -> Runtime:
 
 def _clarion_error_response(_: Request, exc: ClarionError) -> Response:
     return Response({"detail": exc.detail}, status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
+
+def _integrity_error_response(_: Request, exc: Exception) -> Response:
+    logger.info("integrity error answered 409: %s", exc)
+    return Response(
+        {"detail": "conflict: the request clashes with data written at the same time; read it again and retry"},
+        status_code=409,
+    )
 
 
 def _validation_error_response(_: Request, exc: ValidationException) -> Response:

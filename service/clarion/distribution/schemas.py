@@ -1,0 +1,53 @@
+"""Request and response bodies of the distribution list and subscription API."""
+
+from clarion.schemas import AddressValue, Name, Request, Response, Slug
+
+
+class ListCreate(Request):
+    name: Name
+    application: Slug | None = None  # pin to this application of the project
+
+
+class ListOut(Response):
+    id: int
+    name: str
+    application: str | None  # slug of the application it is pinned to
+
+
+class MemberOut(Response):
+    id: int  # the assignment's id
+    user: str  # username
+    address: str  # the address's value
+    address_name: str
+    channel: str
+    active: bool
+
+
+class AddResult(Response):
+    added: list[MemberOut]  # assignments now in the list that were not before
+    already: list[int]  # assignment ids that were members already
+    unassigned: list[str]  # values of addresses found but assigned to no channel
+    unknown: list[str]  # values no address of the organization's users has
+
+
+AddressValues = list[AddressValue]
+
+
+class SubscribeRequest(Request):
+    assignment: int
+    active: bool = True
+
+
+class UnsubscribeRequest(Request):
+    assignment: int
+
+
+class SubscriptionOut(Response):
+    id: int
+    notification: int
+    assignment: int
+    active: bool
+
+
+class Unsubscribed(Response):
+    deleted: int

@@ -1,0 +1,155 @@
+"""Users, addresses and assignments of an organization; an application's register/unregister (SPEC §3.2, §3.3)."""
+
+from typing import Annotated, Any
+
+from litestar import Controller, Request, Response, delete, get, patch, post, put
+from litestar.params import FromPath, QueryParameter
+
+from clarion.auth.grants import Grant
+from clarion.auth.guards import requires
+from clarion.auth.middleware import API_KEY_REQUIRED
+from clarion.organizations.services import Tenants
+from clarion.pagination import LINK_HEADER, PAGINATION, RequestedPage, list_response
+from clarion.requests import read_body
+from clarion.runtime import RuntimeDependency
+from clarion.users import registration, services
+from clarion.users.schemas import AddressOut, AssignmentOut, RegisterResponse, UnregisterResponse, UserOut
+
+READ = [requires(Grant.USER_READ)]
+# Users belong to the organization: narrowed keys with `user:write` change them too.
+WRITE = [requires(Grant.USER_WRITE, parents="write")]
+APPLICATION_USERS = [requires(Grant.APPLICATION_USERS)]
+
+ModeQuery = Annotated[
+    str | None,
+    QueryParameter(name="_mode", description="custom_fields mode when the body has no `_mode`"),
+]
+
+
+class UserController(Controller):
+    path = "/api/o/{org:str}/u"
+    tags = ["users"]
+    security = API_KEY_REQUIRED
+    dependencies = PAGINATION
+
+    @get("/", operation_id="listUsers", guards=READ, response_headers=LINK_HEADER)
+    async def list_users(
+        self, request: Request[Any, Any, Any], org: FromPath[str], page: RequestedPage, tenants: Tenants
+    ) -> Response[list[UserOut]]:
+        """The organization's users, by username."""
+        return list_response(await services.list_users(tenants, org, page), request)
+
+    @post("/", operation_id="createUser", guards=WRITE, status_code=201)
+    async def create_user(self, request: Request[Any, Any, Any], org: FromPath[str], tenants: Tenants) -> UserOut:
+        """Create a user (409 if the username exists)."""
+        return await services.create_user(tenants, org, await read_body(request))
+
+    @get("/{username:str}/", operation_id="readUser", guards=READ)
+    async def read_user(self, org: FromPath[str], username: FromPath[str], tenants: Tenants) -> UserOut:
+        """One user."""
+        return await services.read_user(tenants, org, username)
+
+    @put("/{username:str}/", operation_id="replaceUser", guards=WRITE)
+    async def replace_user(
+        self,
+        request: Request[Any, Any, Any],
+        org: FromPath[str],
+        username: FromPath[str],
+        tenants: Tenants,
+        mode: ModeQuery = None,
+    ) -> UserOut:
+        """Replace the user's fields (absent ones reset to their defaults)."""
+        body = await read_body(request)
+        return await services.change_user(tenants, org, username, body, replace=True, query_mode=mode)
+
+    @patch("/{username:str}/", operation_id="updateUser", guards=WRITE)
+    async def update_user(
+        self,
+        request: Request[Any, Any, Any],
+        org: FromPath[str],
+        username: FromPath[str],
+        tenants: Tenants,
+        mode: ModeQuery = None,
+    ) -> UserOut:
+        """Change the fields given."""
+        body = await read_body(request)
+        return await services.change_user(tenants, org, username, body, replace=False, query_mode=mode)
+
+    @get("/{username:str}/address/", operation_id="listAddresses", guards=READ, response_headers=LINK_HEADER)
+    async def list_addresses(
+        self,
+        request: Request[Any, Any, Any],
+        org: FromPath[str],
+        username: FromPath[str],
+        page: RequestedPage,
+        tenants: Tenants,
+    ) -> Response[list[AddressOut]]:
+        """The user's addresses, by name."""
+        return list_response(await services.list_addresses(tenants, org, username, page), request)
+
+    @post("/{username:str}/address/", operation_id="createAddress", guards=WRITE, status_code=201)
+    async def create_address(
+        self, request: Request[Any, Any, Any], org: FromPath[str], username: FromPath[str], tenants: Tenants
+    ) -> AddressOut:
+        """Add an address; its kind is derived from the value (409 if the name is taken)."""
+        return await services.create_address(tenants, org, username, await read_body(request))
+
+    @get(
+        "/{username:str}/assignments/", operation_id="listAssignments", guards=WRITE, response_headers=LINK_HEADER
+    )
+    async def list_assignments(
+        self,
+        request: Request[Any, Any, Any],
+        org: FromPath[str],
+        username: FromPath[str],
+        page: RequestedPage,
+        tenants: Tenants,
+    ) -> Response[list[AssignmentOut]]:
+        """The user's assignments (address on a channel)."""
+        return list_response(await services.list_assignments(tenants, org, username, page), request)
+
+    @post("/{username:str}/assignments/", operation_id="createAssignment", guards=WRITE, status_code=201)
+    async def create_assignment(
+        self,
+        request: Request[Any, Any, Any],
+        org: FromPath[str],
+        username: FromPath[str],
+        tenants: Tenants,
+        runtime: RuntimeDependency,
+    ) -> AssignmentOut:
+        """Assign one of the user's addresses to a configured channel that accepts its kind."""
+        return await services.create_assignment(runtime, tenants, org, username, await read_body(request))
+
+    @delete("/{username:str}/assignments/{pk:int}/", operation_id="deleteAssignment", guards=WRITE)
+    async def delete_assignment(
+        self, org: FromPath[str], username: FromPath[str], pk: FromPath[int], tenants: Tenants
+    ) -> None:
+        """Delete an assignment (with its list memberships and subscriptions)."""
+        await services.delete_assignment(tenants, org, username, pk)
+
+
+class RegistrationController(Controller):
+    path = "/api/o/{org:str}/p/{prj:str}/a/{app:str}"
+    tags = ["users"]
+    security = API_KEY_REQUIRED
+
+    @post("/register/", operation_id="registerUser", guards=APPLICATION_USERS, status_code=200)
+    async def register(
+        self,
+        request: Request[Any, Any, Any],
+        org: FromPath[str],
+        prj: FromPath[str],
+        app: FromPath[str],
+        tenants: Tenants,
+        runtime: RuntimeDependency,
+    ) -> RegisterResponse:
+        """Register a user with the application (idempotent)."""
+        body = await read_body(request)
+        return await registration.register(runtime, tenants, org, prj, app, body)
+
+    @post("/unregister/{username:str}/", operation_id="unregisterUser", guards=APPLICATION_USERS, status_code=200)
+    async def unregister(
+        self, org: FromPath[str], prj: FromPath[str], app: FromPath[str], username: FromPath[str], tenants: Tenants
+    ) -> UnregisterResponse:
+        """Remove the user's membership, pinned-list memberships and subscriptions in the application."""
+        return await registration.unregister(tenants, org, prj, app, username)

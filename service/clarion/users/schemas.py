@@ -1,0 +1,151 @@
+"""Request and response bodies of the users, addresses and assignments API (and of `register`)."""
+
+from datetime import datetime
+from typing import Annotated, Any, Literal, TypeVar
+
+import msgspec
+from clarion_plugins.manager import name_validation_error
+from msgspec import UNSET, Meta, UnsetType
+
+from clarion.errors import BadRequest
+from clarion.schemas import AddressName, AddressValue, ChannelName, JsonObject, Name, Request, Response, Username
+
+Email = Annotated[str, Meta(max_length=254)]
+PersonName = Annotated[str, Meta(max_length=150)]
+Secret = Annotated[str, Meta(min_length=1, max_length=255)]
+CustomFieldsMode = Literal["ignore", "merge", "override", "remove", "rewrite"]
+CUSTOM_FIELDS_MODES: tuple[str, ...] = ("ignore", "merge", "override", "remove", "rewrite")
+
+T = TypeVar("T")
+
+
+def decode_body(body: bytes, kind: type[T], *, empty: T | None = None) -> T:
+    """`body` decoded as `kind`; 400 whose detail starts with the offending field."""
+    if not body.strip() and empty is not None:
+        return empty
+    try:
+        return msgspec.json.decode(body, type=kind)
+    except msgspec.ValidationError as exc:
+        detail = name_validation_error(str(exc)).replace(" | null", "")
+        field, sep, text = detail.partition(": ")
+        if not sep:
+            raise BadRequest(f"body: {detail}") from None
+        raise BadRequest(f"{field}: {'unknown field' if text == 'unknown key' else text}") from None
+    except msgspec.DecodeError:
+        raise BadRequest("body: not valid JSON") from None
+
+
+class UserCreate(Request):
+    """`POST …/u/`: `username` defaults to `email` (the existing client sends no username)."""
+
+    username: Username | None = None
+    email: Email = ""
+    first_name: PersonName = ""
+    last_name: PersonName = ""
+    custom_fields: JsonObject | None = None
+    locked: bool = False
+
+
+class UserReplace(Request):
+    """`PUT …/u/{username}/`: every field not given is reset to its default."""
+
+    email: Email = ""
+    first_name: PersonName = ""
+    last_name: PersonName = ""
+    custom_fields: JsonObject | None = None
+    locked: bool = False
+    mode: CustomFieldsMode | UnsetType = msgspec.field(default=UNSET, name="_mode")
+
+
+class UserUpdate(Request):
+    """`PATCH …/u/{username}/`: only the fields given change."""
+
+    email: Email | UnsetType = UNSET
+    first_name: PersonName | UnsetType = UNSET
+    last_name: PersonName | UnsetType = UNSET
+    custom_fields: JsonObject | None | UnsetType = UNSET
+    locked: bool | UnsetType = UNSET
+    mode: CustomFieldsMode | UnsetType = msgspec.field(default=UNSET, name="_mode")
+
+
+class UserOut(Response):
+    username: str
+    email: str
+    first_name: str
+    last_name: str
+    locked: bool
+    is_active: bool  # = not locked; the existing client's user list shows it
+    custom_fields: dict[str, Any]
+    created: datetime | None = None
+
+
+class AddressCreate(Request):
+    name: AddressName
+    value: AddressValue
+
+
+class AddressOut(Response):
+    id: int
+    name: str
+    value: str
+    kind: str
+
+
+class AssignmentCreate(Request):
+    address: AddressName
+    channel: ChannelName
+    secret: Secret | None = None
+    active: bool = True
+
+
+class AssignmentOut(Response):
+    id: int
+    address: str  # the address's name
+    value: str
+    kind: str
+    channel: str
+    active: bool
+
+
+class RegisterAddress(Request):
+    value: AddressValue
+    name: AddressName | None = None
+    assign_to_preferred_channel: bool = False
+
+
+class RegisterRequest(Request):
+    username: Username
+    first_name: PersonName = ""
+    last_name: PersonName = ""
+    email: Email = ""
+    custom_fields: JsonObject | None = None
+    active: bool = True
+    addresses: list[RegisterAddress] = []
+    distribution_list: Name | None = None
+
+
+class MembershipOut(Response):
+    application: str
+    custom_fields: dict[str, Any]
+    active: bool
+
+
+class ListRef(Response):
+    id: int
+    name: str
+    application: str | None
+
+
+class RegisterResponse(Response):
+    user: UserOut
+    created: bool
+    membership: MembershipOut
+    addresses: list[AddressOut]
+    assignments: list[AssignmentOut]
+    distribution_list: ListRef | None
+
+
+class UnregisterResponse(Response):
+    deleted: int  # memberships removed (0 or 1)
+    list_members: int
+    subscriptions: int

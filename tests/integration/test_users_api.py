@@ -1,0 +1,284 @@
+"""Users, addresses and assignments (SPEC §3.2, §3.3): happy paths, 400/401/403/404/409."""
+
+import pytest
+
+from events_api_support import api_settings  # noqa: F401
+from membership_support import MembersApi, members  # noqa: F401
+
+U = "/api/o/acme/u"
+
+
+async def test_list_users_is_a_bare_paginated_array(members: MembersApi) -> None:
+    response = await members.get(f"{U}/")
+    assert response.status_code == 200
+    users = response.json()
+    assert [user["username"] for user in users] == ["alice", "bob"]
+    alice = users[0]
+    assert alice["email"] == "alice@example.com"
+    assert alice["is_active"] is True and alice["locked"] is False
+    assert alice["custom_fields"] == {"team": "ops", "prefs": {"lang": "en", "tz": "UTC"}}
+    first = await members.get(f"{U}?limit=1")
+    assert [user["username"] for user in first.json()] == ["alice"]
+    assert 'rel="next"' in first.headers["link"]
+    assert (await members.get(f"{U}/?limit=0")).json()["detail"].startswith("limit")
+
+
+async def test_users_of_another_organization_are_not_listed(members: MembersApi) -> None:
+    response = await members.get("/api/o/globex/u/", key="globex-all")
+    assert [user["username"] for user in response.json()] == ["alice"]
+    assert response.json()[0]["email"] == "alice@globex.example"
+
+
+async def test_create_read_user(members: MembersApi) -> None:
+    body = {"username": "carol", "email": "carol@example.com", "first_name": "Carol", "custom_fields": {"a": 1}}
+    created = await members.post(f"{U}/", json=body)
+    assert created.status_code == 201, created.text
+    assert created.json()["username"] == "carol"
+    read = await members.get(f"{U}/carol")
+    assert read.status_code == 200
+    assert read.json()["custom_fields"] == {"a": 1}
+    assert read.json()["first_name"] == "Carol" and read.json()["last_name"] == ""
+
+
+async def test_create_without_username_uses_the_email(members: MembersApi) -> None:
+    created = await members.post(f"{U}/", json={"email": "dan@example.com", "custom_fields": None})
+    assert created.status_code == 201, created.text
+    assert created.json()["username"] == "dan@example.com"
+    assert (await members.get(f"{U}/dan%40example.com/")).json()["email"] == "dan@example.com"
+
+
+async def test_an_email_in_the_path_finds_the_user_with_it(members: MembersApi) -> None:
+    assert (await members.get(f"{U}/alice%40example.com/")).json()["username"] == "alice"
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({}, "username"),
+        ({"username": "x", "nickname": "y"}, "nickname"),
+        ({"username": "has space"}, "username"),
+        ({"username": "x", "custom_fields": []}, "custom_fields"),
+        ({"username": "x", "locked": "yes"}, "locked"),
+        ({"username": "x", "email": "e" * 300}, "email"),
+    ],
+)
+async def test_create_user_bad_body_names_the_field(members: MembersApi, body: dict, field: str) -> None:
+    response = await members.post(f"{U}/", json=body)
+    assert response.status_code == 400
+    assert response.json()["detail"].startswith(f"{field}:"), response.json()
+
+
+async def test_create_user_not_json(members: MembersApi) -> None:
+    response = await members.post(f"{U}/", content=b"{nope")
+    assert response.status_code == 400
+    assert response.json()["detail"].startswith("body:")
+
+
+async def test_duplicate_username_is_409(members: MembersApi) -> None:
+    response = await members.post(f"{U}/", json={"username": "alice"})
+    assert response.status_code == 409
+    assert response.json()["detail"].startswith("username:")
+
+
+async def test_unknown_user_is_404_before_a_bad_body(members: MembersApi) -> None:
+    assert (await members.get(f"{U}/nobody/")).status_code == 404
+    response = await members.patch(f"{U}/nobody/", content=b"{nope")
+    assert response.status_code == 404
+    assert "nobody" in response.json()["detail"]
+    assert (await members.post(f"{U}/nobody/address/", json={})).status_code == 404
+
+
+async def test_patch_changes_only_given_fields_and_ignores_custom_fields_by_default(members: MembersApi) -> None:
+    response = await members.patch(f"{U}/alice/", json={"first_name": "Al", "custom_fields": {"team": "x"}})
+    assert response.status_code == 200, response.text
+    user = response.json()
+    assert user["first_name"] == "Al" and user["last_name"] == "Liddell"
+    assert user["custom_fields"] == {"team": "ops", "prefs": {"lang": "en", "tz": "UTC"}}
+
+
+@pytest.mark.parametrize(
+    ("mode", "given", "expected"),
+    [
+        ("ignore", {"team": "dev"}, {"team": "ops", "prefs": {"lang": "en", "tz": "UTC"}}),
+        ("merge", {"prefs": {"lang": "it"}, "x": 1}, {"team": "ops", "prefs": {"lang": "it", "tz": "UTC"}, "x": 1}),
+        ("override", {"prefs": {"lang": "it"}}, {"team": "ops", "prefs": {"lang": "it"}}),
+        ("remove", {"prefs": {"tz": None}, "team": None, "absent": 1}, {"prefs": {"lang": "en"}}),
+        ("remove", {"prefs": {"tz": 0, "lang": 0}}, {"team": "ops"}),
+        ("rewrite", {"only": True}, {"only": True}),
+    ],
+)
+async def test_custom_fields_modes(members: MembersApi, mode: str, given: dict, expected: dict) -> None:
+    in_body = await members.patch(f"{U}/alice/", json={"custom_fields": given, "_mode": mode})
+    assert in_body.status_code == 200, in_body.text
+    assert in_body.json()["custom_fields"] == expected
+    # the same through ?_mode= on bob (who starts from the same fields)
+    await members.patch(f"{U}/bob/", json={"custom_fields": USERS_FIELDS, "_mode": "rewrite"})
+    in_query = await members.patch(f"{U}/bob/?_mode={mode}", json={"custom_fields": given})
+    assert in_query.json()["custom_fields"] == expected
+
+
+USERS_FIELDS = {"team": "ops", "prefs": {"lang": "en", "tz": "UTC"}}
+
+
+async def test_body_mode_wins_over_query_mode(members: MembersApi) -> None:
+    response = await members.patch(f"{U}/alice/?_mode=rewrite", json={"custom_fields": {"a": 1}, "_mode": "ignore"})
+    assert response.json()["custom_fields"] == USERS_FIELDS
+
+
+async def test_bad_mode_names_the_field(members: MembersApi) -> None:
+    in_body = await members.patch(f"{U}/alice/", json={"_mode": "smash"})
+    assert in_body.status_code == 400 and in_body.json()["detail"].startswith("_mode:")
+    in_query = await members.patch(f"{U}/alice/?_mode=smash", json={})
+    assert in_query.status_code == 400 and in_query.json()["detail"].startswith("_mode:")
+
+
+async def test_patch_null_custom_fields_changes_nothing(members: MembersApi) -> None:
+    response = await members.patch(f"{U}/alice/", json={"custom_fields": None, "_mode": "rewrite"})
+    assert response.json()["custom_fields"] == USERS_FIELDS
+
+
+async def test_patch_unknown_field_and_username_change_refused(members: MembersApi) -> None:
+    response = await members.patch(f"{U}/alice/", json={"username": "alicia"})
+    assert response.status_code == 400
+    assert response.json()["detail"] == "username: unknown field"
+
+
+async def test_put_replaces_fields(members: MembersApi) -> None:
+    response = await members.put(f"{U}/alice/", json={"email": "a@example.org", "locked": True})
+    assert response.status_code == 200, response.text
+    user = response.json()
+    assert user["email"] == "a@example.org" and user["first_name"] == "" and user["last_name"] == ""
+    assert user["locked"] is True and user["is_active"] is False
+    assert user["custom_fields"] == USERS_FIELDS  # _mode ignore by default
+    rewritten = await members.put(f"{U}/alice/?_mode=rewrite", json={"custom_fields": {}})
+    assert rewritten.json()["custom_fields"] == {}
+
+
+async def test_addresses(members: MembersApi) -> None:
+    listed = await members.get(f"{U}/alice/address/")
+    assert [(a["name"], a["kind"]) for a in listed.json()] == [("email", "email"), ("hook", "url")]
+    for name, value, kind in [
+        ("sms", "+393331234567", "phone"),
+        ("work", "alice@work.example", "email"),
+        ("other", "pigeon", "other"),
+    ]:
+        created = await members.post(f"{U}/alice/address", json={"name": name, "value": value})
+        assert created.status_code == 201, created.text
+        assert created.json()["kind"] == kind and created.json()["value"] == value
+    assert len((await members.get(f"{U}/alice/address/")).json()) == 5
+
+
+async def test_address_errors(members: MembersApi) -> None:
+    duplicate = await members.post(f"{U}/alice/address/", json={"name": "email", "value": "x@example.com"})
+    assert duplicate.status_code == 409 and duplicate.json()["detail"].startswith("name:")
+    for body, field in [({"name": "x"}, "value"), ({"value": "v"}, "name"), ({"name": "", "value": "v"}, "name"),
+                        ({"name": "x", "value": "v", "kind": "email"}, "kind")]:
+        response = await members.post(f"{U}/alice/address/", json=body)
+        assert response.status_code == 400 and response.json()["detail"].startswith(f"{field}:"), (body, response.text)
+
+
+async def test_assignments(members: MembersApi) -> None:
+    listed = (await members.get(f"{U}/alice/assignments/")).json()
+    assert {(a["address"], a["channel"]) for a in listed} == {("email", "email"), ("hook", "webhook")}
+    created = await members.post(f"{U}/alice/assignments/", json={"address": "hook", "channel": "pager", "secret": "whsec_QUJD"})
+    assert created.status_code == 201, created.text
+    assignment = created.json()
+    assert assignment["channel"] == "pager" and assignment["value"] == "https://hooks.example.com/alice"
+    assert "secret" not in assignment
+    again = await members.post(f"{U}/alice/assignments/", json={"address": "hook", "channel": "pager"})
+    assert again.status_code == 409 and again.json()["detail"].startswith("channel:")
+    deleted = await members.delete(f"{U}/alice/assignments/{assignment['id']}/")
+    assert deleted.status_code == 204
+    assert (await members.delete(f"{U}/alice/assignments/{assignment['id']}")).status_code == 404
+    assert (await members.delete(f"{U}/bob/assignments/{listed[0]['id']}/")).status_code == 404  # not bob's
+
+
+async def test_deleting_an_assignment_with_deliveries_keeps_their_history(members: MembersApi) -> None:
+    from clarion.distribution.tables import DistributionListMember, Notification, Subscription
+    from clarion.ids import new_id
+    from clarion.occurrences.tables import Delivery, Occurrence
+
+    listed = (await members.get(f"{U}/alice/assignments/")).json()
+    email = next(a for a in listed if a["channel"] == "email")
+    notification = await Notification.select(Notification.id, Notification.event).first()
+    assert notification is not None
+    occurrence = new_id()
+    await Occurrence.insert(Occurrence(id=occurrence, event=notification["event"], status="completed"))
+    await Delivery.insert(Delivery(id=new_id(), occurrence=occurrence, assignment=email["id"],
+                                   notification=notification["id"], channel="email", address="a", status="delivered"))
+    await Subscription.insert(Subscription(notification=notification["id"], assignment=email["id"]))
+
+    assert (await members.delete(f"{U}/alice/assignments/{email['id']}/")).status_code == 204
+    assert await Delivery.count().where(Delivery.assignment == email["id"]) == 1
+    assert await DistributionListMember.count().where(DistributionListMember.assignment == email["id"]) == 0
+    assert await Subscription.count().where(Subscription.assignment == email["id"]) == 0
+    kept = next(a for a in (await members.get(f"{U}/alice/assignments/")).json() if a["id"] == email["id"])
+    assert kept["active"] is False
+
+    revived = await members.post(f"{U}/alice/assignments/", json={"address": "email", "channel": "email"})
+    assert revived.status_code == 201 and revived.json()["id"] == email["id"] and revived.json()["active"] is True
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "says"),
+    [
+        ({"address": "hook", "channel": "sms"}, "channel", "not configured"),
+        ({"address": "email", "channel": "webhook"}, "channel", "cannot reach a email"),
+        ({"address": "hook", "channel": "email"}, "channel", "cannot reach a url"),
+        ({"address": "fax", "channel": "email"}, "address", "no address"),
+        ({"address": "email"}, "channel", "required"),
+        ({"address": "email", "channel": "email", "secret": ""}, "secret", ""),
+    ],
+)
+async def test_assignment_bad_body(members: MembersApi, body: dict, field: str, says: str) -> None:
+    response = await members.post(f"{U}/alice/assignments/", json=body)
+    assert response.status_code == 400
+    assert response.json()["detail"].startswith(f"{field}:") and says in response.json()["detail"], response.json()
+
+
+# grants and scope ---------------------------------------------------------------------------------
+
+READS = [f"{U}/", f"{U}/alice/", f"{U}/alice/address/"]
+WRITES = [("POST", f"{U}/", {"username": "zed"}), ("PATCH", f"{U}/alice/", {"first_name": "Z"}),
+          ("PUT", f"{U}/alice/", {}), ("POST", f"{U}/alice/address/", {"name": "z", "value": "z@example.com"}),
+          ("POST", f"{U}/alice/assignments/", {"address": "email", "channel": "email"})]
+
+
+async def test_no_or_bad_key_is_401(members: MembersApi) -> None:
+    assert (await members.client.get(f"{U}/")).status_code == 401
+    for key in ("expired", "inactive"):
+        assert (await members.get(f"{U}/", key=key)).status_code == 401
+    assert (await members.client.get(f"{U}/", headers={"Authorization": "Key nope"})).status_code == 401
+
+
+async def test_grants(members: MembersApi) -> None:
+    for path in READS:
+        response = await members.get(path, key="lacks-user:read")
+        assert response.status_code == 403 and "user:read" in response.json()["detail"]
+        assert (await members.get(path, key="lacks-user:write")).status_code == 200
+    for method, path, body in WRITES:
+        response = await members.request(method, path, "lacks-user:write", json=body)
+        assert response.status_code == 403 and "user:write" in response.json()["detail"]
+        response = await members.request(method, path, "readonly-members", json=body)
+        assert response.status_code == 403
+    assert (await members.get(f"{U}/alice/assignments/", key="readonly-members")).status_code == 403
+
+
+async def test_narrowed_keys_reach_the_organizations_users(members: MembersApi) -> None:
+    for key in ("web-members", "shop-members"):
+        assert {"alice", "bob"} <= {u["username"] for u in (await members.get(f"{U}/", key=key)).json()}
+        created = await members.post(f"{U}/", key=key, json={"username": f"by-{key}"})
+        assert created.status_code == 201, created.text
+        patched = await members.patch(f"{U}/by-{key}/", key=key, json={"last_name": "X"})
+        assert patched.status_code == 200
+        address = await members.post(f"{U}/by-{key}/address/", key=key, json={"name": "e", "value": "e@example.com"})
+        assert address.status_code == 201
+        assigned = await members.post(f"{U}/by-{key}/assignments/", key=key, json={"address": "e", "channel": "email"})
+        assert assigned.status_code == 201
+
+
+async def test_other_organization_is_403_even_for_unknown_users(members: MembersApi) -> None:
+    for path in ("/api/o/globex/u/", "/api/o/globex/u/alice/", "/api/o/nowhere/u/ghost/"):
+        response = await members.get(path)
+        assert response.status_code == 403 and "organization" in response.json()["detail"]
+    assert (await members.post("/api/o/globex/u/", json={"username": "x"})).status_code == 403
