@@ -282,3 +282,13 @@ async def test_other_organization_is_403_even_for_unknown_users(members: Members
         response = await members.get(path)
         assert response.status_code == 403 and "organization" in response.json()["detail"]
     assert (await members.post("/api/o/globex/u/", json={"username": "x"})).status_code == 403
+
+
+async def test_concurrent_creates_of_one_user_give_one_201_and_409s(members: MembersApi) -> None:
+    import asyncio
+
+    body = {"username": "racer", "email": "racer@example.com"}
+    responses = await asyncio.gather(*(members.post(f"{U}/", json=body) for _ in range(6)))
+    statuses = sorted(response.status_code for response in responses)
+    assert statuses == [201, 409, 409, 409, 409, 409], [r.text for r in responses]
+    assert all("detail" in response.json() for response in responses if response.status_code == 409)
