@@ -292,3 +292,72 @@ async def test_concurrent_creates_of_one_user_give_one_201_and_409s(members: Mem
     statuses = sorted(response.status_code for response in responses)
     assert statuses == [201, 409, 409, 409, 409, 409], [r.text for r in responses]
     assert all("detail" in response.json() for response in responses if response.status_code == 409)
+
+
+# a narrowed key deletes an assignment only inside its scope ---------------------------------------
+
+
+async def _membership_counts(assignment: int) -> tuple[int, int]:
+    from clarion.distribution.tables import DistributionListMember, Subscription
+
+    members = await DistributionListMember.count().where(DistributionListMember.assignment == assignment)
+    subscriptions = await Subscription.count().where(Subscription.assignment == assignment)
+    return members, subscriptions
+
+
+async def _refused(members: MembersApi, username: str, assignment: int, key: str, scope: str) -> None:
+    response = await members.delete(f"{U}/{username}/assignments/{assignment}/", key=key)
+    assert response.status_code == 403
+    assert response.json()["detail"] == (
+        f"assignment {assignment} is used by 1 distribution list(s) or subscription(s) outside {scope}:"
+        " only a key whose scope covers them can delete it"
+    )
+
+
+async def test_an_application_key_cannot_empty_a_list_outside_its_application(members: MembersApi) -> None:
+    email = await members.assignment_id("alice", "email", "email")  # in "ops": project-wide, not pinned to shop
+    await _refused(members, "alice", email, "shop-members", "application 'shop'")
+    assert await _membership_counts(email) == (1, 0)
+    assert {a["id"] for a in (await members.get(f"{U}/alice/assignments/")).json()} >= {email}
+    # the project key covers "ops"
+    assert (await members.delete(f"{U}/alice/assignments/{email}/", key="web-members")).status_code == 204
+    assert await _membership_counts(email) == (0, 0)
+
+
+async def test_an_application_key_deletes_what_only_its_application_uses(members: MembersApi) -> None:
+    bob = await members.assignment_id("bob", "email", "email")  # in "shop-fans", pinned to shop
+    hook = await members.assignment_id("alice", "hook", "webhook")  # in no list
+    assert (await members.delete(f"{U}/bob/assignments/{bob}/", key="shop-members")).status_code == 204
+    assert (await members.delete(f"{U}/alice/assignments/{hook}/", key="shop-members")).status_code == 204
+    assert await _membership_counts(bob) == (0, 0)
+    remaining = {a["id"] for a in (await members.get(f"{U}/bob/assignments/")).json()}
+    assert bob not in remaining
+
+
+async def test_a_subscription_to_another_applications_notification_blocks_the_delete(members: MembersApi) -> None:
+    bob = await members.assignment_id("bob", "email", "email")
+    readers = await members.notification_id("tell readers")  # an event of application blog
+    subscribed = await members.post(f"/api/o/acme/p/web/a/blog/n/{readers}/subscribe/", json={"assignment": bob})
+    assert subscribed.status_code == 201, subscribed.text
+    await _refused(members, "bob", bob, "shop-members", "application 'shop'")
+    assert await _membership_counts(bob) == (1, 1)
+    # blog lies inside project web: the project key may delete it
+    assert (await members.delete(f"{U}/bob/assignments/{bob}/", key="web-members")).status_code == 204
+    assert await _membership_counts(bob) == (0, 0)
+
+
+async def test_a_project_key_cannot_empty_another_projects_list(members: MembersApi) -> None:
+    created = await members.post("/api/o/acme/p/mobile/d/", json={"name": "mobile-ops"})
+    assert created.status_code == 201, created.text
+    added = await members.post(f"/api/o/acme/p/mobile/d/{created.json()['id']}/add/", json=["alice@example.com"])
+    assert len(added.json()["added"]) == 1
+    email = await members.assignment_id("alice", "email", "email")  # now in "ops" (web) and "mobile-ops"
+    await _refused(members, "alice", email, "web-members", "project 'web'")
+    assert await _membership_counts(email) == (2, 0)
+    assert (await members.delete(f"{U}/alice/assignments/{email}/", key="org-members")).status_code == 204
+    assert await _membership_counts(email) == (0, 0)
+
+
+async def test_the_scope_check_comes_after_the_404(members: MembersApi) -> None:
+    response = await members.delete(f"{U}/alice/assignments/999999/", key="shop-members")
+    assert response.status_code == 404 and response.json()["detail"] == "unknown assignment 999999 of user 'alice'"

@@ -6,7 +6,7 @@ from litestar import Controller, Request, Response, delete, get, patch, post, pu
 from litestar.params import FromPath, QueryParameter
 
 from clarion.auth.grants import Grant
-from clarion.auth.guards import requires
+from clarion.auth.guards import principal_of, requires
 from clarion.auth.middleware import API_KEY_REQUIRED
 from clarion.organizations.services import Tenants
 from clarion.pagination import LINK_HEADER, PAGINATION, RequestedPage, list_response
@@ -122,10 +122,15 @@ class UserController(Controller):
 
     @delete("/{username:str}/assignments/{pk:int}/", operation_id="deleteAssignment", guards=WRITE)
     async def delete_assignment(
-        self, org: FromPath[str], username: FromPath[str], pk: FromPath[int], tenants: Tenants
+        self,
+        request: Request[Any, Any, Any],
+        org: FromPath[str],
+        username: FromPath[str],
+        pk: FromPath[int],
+        tenants: Tenants,
     ) -> None:
-        """Delete an assignment (with its list memberships and subscriptions)."""
-        await services.delete_assignment(tenants, org, username, pk)
+        """Delete an assignment (with its list memberships and subscriptions; a narrowed key: only inside its scope)."""
+        await services.delete_assignment(tenants, principal_of(request), org, username, pk)
 
 
 class RegistrationController(Controller):

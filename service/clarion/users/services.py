@@ -15,7 +15,8 @@ from msgspec import UNSET
 
 from clarion.db.engine import write_transaction
 from clarion.distribution.tables import DistributionListMember, Subscription
-from clarion.errors import BadRequest, Conflict, NotFound
+from clarion.auth.services import ApiPrincipal
+from clarion.errors import BadRequest, Conflict, NotFound, PermissionDenied
 from clarion.occurrences.tables import Delivery
 from clarion.organizations.services import TenantDirectory
 from clarion.pagination import Page, PageRequest, page_of_query
@@ -322,6 +323,37 @@ async def create_assignment(
     return await read_assignment(rows[0]["id"])
 
 
+def scope_name(principal: ApiPrincipal) -> str:
+    """The narrowest level a key is narrowed to, e.g. "application 'shop'"."""
+    if principal.application is not None:
+        return f"application {principal.application!r}"
+    return f"project {principal.project!r}"
+
+
+async def uses_outside_scope(principal: ApiPrincipal, assignment_id: int) -> int:
+    """How many list memberships and subscriptions of the assignment a narrowed key does not cover.
+
+    A project key covers the project's lists and the subscriptions to notifications of its
+    events; an application key the lists pinned to its application and the subscriptions to
+    notifications of its events.
+    """
+    member_list = DistributionListMember.distribution_list
+    subscribed_app = Subscription.notification.event.application
+    if principal.application_id is not None:
+        list_inside = member_list.application == principal.application_id
+        subscription_inside = subscribed_app.id == principal.application_id
+    else:
+        list_inside = member_list.project == principal.project_id
+        subscription_inside = subscribed_app.project == principal.project_id
+    members = DistributionListMember.assignment == assignment_id
+    subscriptions = Subscription.assignment == assignment_id
+    total = await DistributionListMember.count().where(members) + await Subscription.count().where(subscriptions)
+    inside = await DistributionListMember.count().where(members & list_inside) + await Subscription.count().where(
+        subscriptions & subscription_inside
+    )
+    return total - inside
+
+
 async def read_assignment(assignment_id: int) -> AssignmentOut:
     row = await Assignment.select(*ASSIGNMENT_COLUMNS).where(Assignment.id == assignment_id).first()
     if row is None:
@@ -329,15 +361,25 @@ async def read_assignment(assignment_id: int) -> AssignmentOut:
     return assignment_out(row)
 
 
-async def delete_assignment(tenants: TenantDirectory, org: str, username: str, assignment_id: int) -> None:
+async def delete_assignment(
+    tenants: TenantDirectory, principal: ApiPrincipal, org: str, username: str, assignment_id: int
+) -> None:
     """Remove the user's assignment from every list and subscription; delete it unless deliveries
-    refer to it, in which case it is kept, inactive, so their history stays (POST revives it)."""
+    refer to it, in which case it is kept, inactive, so their history stays (POST revives it).
+
+    A narrowed key changes nothing outside its scope: it may delete an assignment only when every
+    distribution list and subscription that uses it lies inside its scope (403 otherwise)."""
     organization = await tenants.organization(org)
     user = await find_user(organization.id, username)
     async with write_transaction():
         condition = (Assignment.id == assignment_id) & (Assignment.address.user == user["id"])
         if not await Assignment.exists().where(condition):
             raise NotFound(f"unknown assignment {assignment_id} of user {user['username']!r}")
+        if principal.narrowed and (outside := await uses_outside_scope(principal, assignment_id)):
+            raise PermissionDenied(
+                f"assignment {assignment_id} is used by {outside} distribution list(s) or subscription(s) outside"
+                f" {scope_name(principal)}: only a key whose scope covers them can delete it"
+            )
         if await Delivery.exists().where(Delivery.assignment == assignment_id):
             await DistributionListMember.delete().where(DistributionListMember.assignment == assignment_id)
             await Subscription.delete().where(Subscription.assignment == assignment_id)
