@@ -127,7 +127,10 @@ def _apply(settings: Settings, args: argparse.Namespace) -> int:
         result = asyncio.run(_with_engine(settings, apply_catalog(catalog, _channel_kinds(settings))))
     except ClarionError as exc:
         raise ClarionCliError(f"{args.file}: {exc.detail}") from exc
-    print(json.dumps(msgspec.to_builtins(result)))
+    for key in result.revoked_keys:
+        print(f"{key}: the key is revoked; apply does not reactivate it (give it another name to mint a new key)",
+              file=sys.stderr)
+    print(json.dumps({"api_keys": result.api_keys}))
     return 0
 
 

@@ -70,6 +70,26 @@ def test_apply_prints_created_keys_once(run, tmp_path: Path, suffix: str) -> Non
     assert json.loads(run("apply", str(file)).stdout) == {"api_keys": {}}
 
 
+def test_apply_never_reactivates_a_revoked_key_and_says_so(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    catalog = json.loads(json.dumps(SPEC_CATALOG))
+    file = tmp_path / "catalog.json"
+    file.write_text(json.dumps(catalog))
+    assert list(json.loads(run("apply", str(file)).stdout)["api_keys"]) == ["acme/shop-backend"]
+    catalog["organizations"][0]["api_keys"][0]["active"] = False  # the catalog revokes it
+    file.write_text(json.dumps(catalog))
+    revoking = run("apply", str(file))
+    assert json.loads(revoking.stdout) == {"api_keys": {}} and revoking.stderr == ""
+    catalog["organizations"][0]["api_keys"][0]["active"] = True
+    file.write_text(json.dumps(catalog))
+    for _ in range(2):  # every apply says so, one line per key
+        again = run("apply", str(file))
+        assert json.loads(again.stdout) == {"api_keys": {}}
+        assert again.stderr.splitlines() == [
+            "acme/shop-backend: the key is revoked; apply does not reactivate it"
+            " (give it another name to mint a new key)"
+        ]
+
+
 def test_apply_bad_file_fails_naming_the_entry(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     document = json.loads(json.dumps(SPEC_CATALOG))
     document["organizations"][0]["api_keys"][0]["grants"] = ["nope"]

@@ -148,3 +148,22 @@ async def test_grant_and_scope_matrix(mapi, key, method, path, status):
     body = {"name": "x", "grants": ["event:list"]} if method == "POST" else None
     response = await send(mapi, method, path, key, json=body)
     assert response.status_code == status, response.text
+
+
+async def test_applying_the_catalog_again_does_not_bring_a_revoked_key_back(mapi):
+    from clarion.catalog.services import apply_catalog, decode_catalog
+    from events_api_support import CHANNEL_KINDS
+    from management_support import MANAGEMENT_CATALOG
+
+    key_id = next(key["id"] for key in (await send(mapi, "GET", KEYS)).json() if key["name"] == "shop-app")
+    assert (await send(mapi, "DELETE", f"{KEYS}{key_id}/")).status_code == 204
+    result = await apply_catalog(decode_catalog(MANAGEMENT_CATALOG), CHANNEL_KINDS)
+    assert result.api_keys == {}
+    assert result.revoked_keys == ["acme/shop-app"]
+    row = await ApiKey.select(ApiKey.active).where(ApiKey.id == key_id).first()
+    assert row == {"active": False}
+    await asyncio.sleep(1.1)  # past the authentication cache
+    refused = await mapi.client.get("/api/o/acme/p/web/a/shop/e/", headers=mapi.key("shop-app"))
+    assert refused.status_code == 401 and refused.json()["detail"] == "API key is inactive"
+    # the other keys of the catalog are untouched, and nothing is reported for them
+    assert (await mapi.client.get("/api/o/acme/p/web/a/shop/e/", headers=mapi.key("web-project"))).status_code == 200

@@ -122,3 +122,6 @@ class Catalog(Request):
 
 class ApplyResult(msgspec.Struct, kw_only=True):
     api_keys: dict[str, str] = {}
+    """The tokens of the keys created, by "<org>/<name>"."""
+    revoked_keys: list[str] = []
+    """Keys the catalog lists as active that are revoked: apply never reactivates a key."""

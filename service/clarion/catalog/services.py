@@ -364,7 +364,7 @@ async def _apply_api_keys(org: CatalogOrganization, org_id: int, result: ApplyRe
             else key.expires_at.replace(tzinfo=timezone.utc),
             "active": key.active,
         }
-        existing = await ApiKey.select(ApiKey.id).where(
+        existing = await ApiKey.select(ApiKey.id, ApiKey.active).where(
             (ApiKey.organization == org_id) & (ApiKey.name == key.name)
         ).first()
         if existing is None:
@@ -372,4 +372,8 @@ async def _apply_api_keys(org: CatalogOrganization, org_id: int, result: ApplyRe
             await ApiKey.insert(ApiKey(organization=org_id, name=key.name, token_hash=hash_token(token), **values))
             result.api_keys[f"{org.slug}/{key.name}"] = token
         else:
+            if not existing["active"]:  # revoked (over the API or by an earlier catalog): it stays revoked
+                values["active"] = False
+                if key.active:
+                    result.revoked_keys.append(f"{org.slug}/{key.name}")
             await _upsert(ApiKey, {"organization": org_id, "name": key.name}, values)
