@@ -4,7 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-BENCHMARKS = ("sqlite_write.py", "trigger_throughput.py", "delivery_latency.py")
+BENCHMARKS = ("sqlite_write.py", "trigger_throughput.py", "delivery_latency.py", "render_cost.py")
 
 
 def main() -> int:

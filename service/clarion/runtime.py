@@ -16,7 +16,7 @@ from clarion.db.engine import ClarionEngine, running_engine
 from clarion.db.postgres import ClarionPostgresEngine
 from clarion.dispatch.dispatcher import Dispatcher, dispatching
 from clarion.dispatch.signals import WorkSignal
-from clarion.dispatch.templates import TemplateRenderer
+from clarion.rendering import RenderLimits, TemplateRenderer
 from clarion.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -37,7 +37,14 @@ class Runtime:
     """The dispatcher this process runs, if any (set by `dispatching`)."""
 
     def __post_init__(self) -> None:
-        self.renderer = TemplateRenderer(self.settings.templates)
+        templates = self.settings.templates
+        limits = RenderLimits(
+            max_bytes=templates.max_bytes,
+            max_output_bytes=templates.max_output_bytes,
+            render_timeout_s=templates.render_timeout_s,
+            worker_memory_mb=templates.worker_memory_mb,
+        )
+        self.renderer = TemplateRenderer(limits, workers=templates.workers)
 
     def use_settings(self, settings: Settings) -> None:
         """Adopt a reloaded configuration (only its channels differ from what is running)."""
@@ -65,7 +72,7 @@ async def open_runtime(settings: Settings, *, dispatcher: bool) -> AsyncIterator
             async with reloading(reloader), dispatching(runtime, enabled=dispatcher):
                 yield runtime
         finally:
-            runtime.renderer.close()
+            await runtime.renderer.close()
             await channels.aclose()
 
 

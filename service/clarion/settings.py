@@ -63,6 +63,10 @@ class TemplateSettings(_Section):
     max_bytes: PositiveInt = 65536
     max_output_bytes: PositiveInt = 262144
     render_timeout_s: PositiveFloat = 2.0
+    workers: PositiveInt = 2
+    """Render worker processes; one organization holds at most all but one of them."""
+    worker_memory_mb: Annotated[int, Meta(ge=0)] = 256
+    """The address-space limit of each render worker (0: none)."""
 
 
 class RetentionSettings(_Section):

@@ -52,10 +52,12 @@ async def committed_ids(database_url: str, ids: set[str]) -> set[str]:
 
 
 @contextlib.asynccontextmanager
-async def clarion_server(workdir: Path, database_url: str, *, name: str = "server") -> AsyncIterator[Server]:
+async def clarion_server(
+    workdir: Path, database_url: str, *, name: str = "server", config_text: str = SERVER_CONFIG
+) -> AsyncIterator[Server]:
     """Start `clarion serve`, wait until `/health/` answers, stop it (SIGTERM, then SIGKILL) at the end."""
     config = workdir / "clarion-serve.toml"
-    config.write_text(SERVER_CONFIG)
+    config.write_text(config_text)
     port = free_port()
     log = workdir / f"{name}.log"
     env = {**os.environ, "CLARION_CONFIG": str(config), "CLARION_DATABASE_URL": database_url}

@@ -37,7 +37,7 @@ from clarion.dispatch.resolution import (
     load_notifications,
     resolve_recipients,
 )
-from clarion.dispatch.templates import (
+from clarion.rendering import (
     PARTS,
     RenderedMessage,
     RenderError,
@@ -121,7 +121,9 @@ async def plan_occurrence(
         return Plan(occurrence, scope, [])
     names = {notification.id: notification.name for notification in notifications}
     templates = await load_templates(scope.event_id)
-    base_context = {**scope.template_names(), "occurrence": occurrence_names(occurrence)}
+    context = template_context(
+        occurrence.context, {**scope.template_names(), "occurrence": occurrence_names(occurrence)}
+    )
 
     planned: list[PlannedDelivery | None] = []
     jobs: list[RenderJob] = []
@@ -143,17 +145,14 @@ async def plan_occurrence(
             else:
                 planned.append(PlannedDelivery(recipient, name, PENDING))
             continue
-        context = template_context(
-            occurrence.context,
-            base_context,
-            {**recipient.user.as_recipient(), "address": recipient.address, "channel": recipient.channel},
-        )
+        recipient_names = {**recipient.user.as_recipient(), "address": recipient.address, "channel": recipient.channel}
         parts = frozenset(PARTS) & type(channel).capabilities
         to_render.append(len(planned))
         planned.append(None)
-        jobs.append(RenderJob(template, context, parts))
+        jobs.append(RenderJob(template, recipient_names, parts))
 
-    for index, result in zip(to_render, await renderer.render_many(jobs), strict=True):
+    rendered = await renderer.render_many(jobs, context=context, tenant=scope.organization.slug)
+    for index, result in zip(to_render, rendered, strict=True):
         recipient = recipients[index]
         name = names[recipient.notification]
         if isinstance(result, RenderError):

@@ -10,7 +10,8 @@ field) → conflicts (409). What a body must satisfy:
 * `channels` and a template's channel: configured channels (a disabled one is
   accepted, as for triggers);
 * templates: every part at most `templates.max_bytes` and compilable in the
-  renderer's sandbox (`GuardedSandbox`, the environment deliveries render in).
+  sandbox deliveries render in, checked in a render worker process like every
+  render (`TemplateRenderer.check`).
 
 Deleting a notification that deliveries refer to is 409 (deliveries are the
 history; deactivate it instead); otherwise its subscriptions and templates go
@@ -22,11 +23,10 @@ from datetime import datetime, timezone
 from typing import Any
 
 import msgspec
-from jinja2 import TemplateError
 
 from clarion.auth.services import ApiPrincipal
 from clarion.db.engine import write_transaction
-from clarion.dispatch.templates import PARTS, GuardedSandbox
+from clarion.rendering import PARTS, TemplateParts
 from clarion.distribution.tables import DistributionList, Notification, Subscription, Template
 from clarion.errors import BadRequest, Conflict, NotFound
 from clarion.events.services import EventPath
@@ -208,7 +208,7 @@ async def put_template(
         await _notification_row(event, notification)
     _check_channel(runtime, channel, "channel")
     data = decode_body(body, TemplateIn)
-    _check_template(runtime, data)
+    await _check_template(runtime, path.org, data)
     where = _template_scope(event, notification, channel)
     parts = {"subject": data.subject, "text": data.text, "html": data.html}
     async with write_transaction():
@@ -247,19 +247,10 @@ def _template_scope(event: EventRef, notification: int | None, channel: str) -> 
     return (Template.event == event.id) & owner & (Template.channel == channel)
 
 
-def _check_template(runtime: Runtime, data: TemplateIn) -> None:
+async def _check_template(runtime: Runtime, organization: str, data: TemplateIn) -> None:
     """400 naming the part that is too large or does not compile in the renderer's sandbox."""
-    max_bytes = runtime.settings.templates.max_bytes
     if all(getattr(data, part) is None for part in PARTS):
         raise BadRequest("body: give at least one of subject, text, html")
-    for part in PARTS:
-        source = getattr(data, part)
-        if source is None:
-            continue
-        if len(source.encode()) > max_bytes:
-            raise BadRequest(f"{part}: template is larger than templates.max_bytes ({max_bytes})")
-        try:
-            GuardedSandbox(autoescape=part == "html").compile_guarded(source)
-        except TemplateError as exc:
-            line = f" (line {exc.lineno})" if getattr(exc, "lineno", None) else ""
-            raise BadRequest(f"{part}: template does not compile{line}: {exc.message or exc}") from None
+    errors = await runtime.renderer.check(TemplateParts(data.subject, data.text, data.html), tenant=organization)
+    if errors:
+        raise BadRequest(errors[0])

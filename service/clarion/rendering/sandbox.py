@@ -1,13 +1,13 @@
-"""Rendering message templates (SPEC §6): a Jinja2 sandbox, bounded, off the event loop.
+"""The template sandbox (SPEC §6): Jinja2, bounded from the inside.
 
 Templates run in `ImmutableSandboxedEnvironment` (no attribute starting with `_`,
 no mutation of data, no access to Python internals); HTML parts autoescape,
 subject and text do not. An access the sandbox refuses is an error, never empty
 output.
 
-Rendering runs in a small thread pool, so the event loop never waits for a
-template. A thread cannot be killed, so a runaway template is stopped from the
-inside instead (see `docs/delivery.md`, "Templates"):
+This module runs inside a render worker process (`clarion.rendering.worker`),
+never on the event loop. The guards below stop most runaway templates cheaply,
+without losing the worker and its cache of compiled templates:
 
 * every loop iteration, call, attribute or item access, and intercepted
   operator checks the render's deadline (`templates.render_timeout_s`);
@@ -18,21 +18,19 @@ inside instead (see `docs/delivery.md`, "Templates"):
   `format` with huge widths, `center`/`ljust`/`replace`/`join`/... on strings)
   are checked *before* they run.
 
-The async side also waits for each batch with a watchdog; a batch that outlives
-it is reported as failed renders, the thread is left to the guards.
+What they miss (Jinja folds constant expressions at compile time, outside any
+render; a C call can run long in one step) the pool stops from the outside: it
+kills the worker when a job overruns its deadline, and the worker's address
+space is limited.
 """
 
 from __future__ import annotations
 
-import asyncio
 import functools
-import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from jinja2 import TemplateError, filters as jinja_filters, nodes, pass_context
@@ -40,9 +38,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 from jinja2.visitor import NodeTransformer
 from markupsafe import Markup
 
-from clarion.settings import TemplateSettings
-
-logger = logging.getLogger(__name__)
+from clarion.rendering.protocol import RenderedMessage, RenderLimits, TemplateParts
 
 PARTS = ("subject", "text", "html")
 # How much output (captured blocks and macro output included) one part may
@@ -64,38 +60,14 @@ class RenderLimitExceeded(Exception):
     """A template went over one of the `[templates]` bounds."""
 
 
-@dataclass(frozen=True, slots=True)
-class TemplateParts:
-    """The sources of one template (any part may be missing)."""
-
-    subject: str | None = None
-    text: str | None = None
-    html: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class RenderedMessage:
-    subject: str | None = None
-    text: str | None = None
-    html: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class RenderJob:
-    """One message to render: which parts of which template, with which context."""
-
-    template: TemplateParts
-    context: Mapping[str, Any]
-    parts: frozenset[str] = frozenset(PARTS)
-
-
-# --- the per-render budget (thread-local: each render runs in one pool thread) --------
+# --- the per-render budget ------------------------------------------------------------
 
 
 class _Budget:
-    __slots__ = ("deadline", "output_limit", "work_limit", "produced")
+    __slots__ = ("timeout_s", "deadline", "output_limit", "work_limit", "produced")
 
     def __init__(self, timeout_s: float, output_limit: int) -> None:
+        self.timeout_s = timeout_s
         self.deadline = time.monotonic() + timeout_s
         self.output_limit = output_limit
         self.work_limit = output_limit * WORK_BUDGET_FACTOR
@@ -108,13 +80,22 @@ _local = threading.local()
 def _budget() -> _Budget:
     budget: _Budget | None = getattr(_local, "budget", None)
     if budget is None:  # compile-time constant folding outside a render: default bounds
-        budget = _local.budget = _Budget(2.0, TemplateSettings().max_output_bytes)
+        limits = RenderLimits()
+        budget = _local.budget = _Budget(limits.render_timeout_s, limits.max_output_bytes)
     return budget
 
 
+TIME_LIMIT = "render time limit exceeded"
+
+
+def time_limit_message(timeout_s: float) -> str:
+    return f"{TIME_LIMIT} (templates.render_timeout_s = {timeout_s:g})"
+
+
 def _tick() -> None:
-    if time.monotonic() > _budget().deadline:
-        raise RenderLimitExceeded("render time limit exceeded")
+    budget = _budget()
+    if time.monotonic() > budget.deadline:
+        raise RenderLimitExceeded(time_limit_message(budget.timeout_s))
 
 
 def _check_size(size: int, what: str = "value") -> None:
@@ -356,109 +337,109 @@ class GuardedSandbox(ImmutableSandboxedEnvironment):
 
 # --- the renderer ---------------------------------------------------------------------
 
+# `<function str.format_map at 0x7f...>`, `<jinja2.utils.Joiner object at 0x7f...>`,
+# `<class 'jinja2.utils.Cycler'>`: an object's repr shows the process's insides.
+_PYTHON_OBJECT = re.compile(r" at 0x[0-9a-fA-F]{4,}>|<class '[\w.]+'>")
+
 
 def _short(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     return text if len(text) <= _MAX_ERROR_CHARS else text[: _MAX_ERROR_CHARS - 1] + "…"
 
 
-class TemplateRenderer:
-    """Renders messages in a thread pool, within the `[templates]` bounds."""
+def _error_of(part: str, exc: BaseException, limits: RenderLimits) -> RenderError:
+    if isinstance(exc, MemoryError):
+        return RenderError(f"{part}: memory limit exceeded (templates.worker_memory_mb = {limits.worker_memory_mb})")
+    if isinstance(exc, RenderLimitExceeded):
+        return RenderError(f"{part}: {exc}")
+    if isinstance(exc, SecurityError):
+        return RenderError(f"{part}: sandbox: {_short(exc)}")
+    if isinstance(exc, RecursionError):
+        return RenderError(f"{part}: RecursionError")
+    # a template can raise nearly anything (TemplateError, TypeError, ValueError, ...)
+    return RenderError(f"{part}: {type(exc).__name__}: {_short(exc)}")
 
-    def __init__(self, settings: TemplateSettings, *, threads: int = 4) -> None:
-        self.settings = settings
-        self._threads = threads
-        self._executor: ThreadPoolExecutor | None = None
+
+class SandboxRenderer:
+    """Compiles and renders templates in the calling thread, within `limits`.
+
+    Compiled templates are cached by source. Only a render worker process
+    (`clarion.rendering.worker`) runs this on tenants' templates: what the
+    guards cannot stop from the inside, the pool stops by killing the process.
+    """
+
+    def __init__(self, limits: RenderLimits) -> None:
+        self.limits = limits
         self._plain = GuardedSandbox(autoescape=False)
         self._html = GuardedSandbox(autoescape=True)
         self._compiled = functools.lru_cache(maxsize=512)(self._compile)
-        self._compile_lock = threading.Lock()
 
     def _compile(self, source: str, html: bool) -> Any:
         return (self._html if html else self._plain).compile_guarded(source)
 
-    def _template(self, source: str, html: bool) -> Any:
-        with self._compile_lock:  # lru_cache may compile twice without it; harmless but wasteful
-            return self._compiled(source, html)
+    def _new_budget(self) -> _Budget:
+        return _Budget(self.limits.render_timeout_s, self.limits.max_output_bytes)
 
-    def render_part(self, part: str, source: str, context: Mapping[str, Any]) -> str:
-        """Render one part in the calling thread, within the bounds; raises RenderError."""
-        settings = self.settings
-        if len(source.encode()) > settings.max_bytes:
-            raise RenderError(f"{part}: template is larger than templates.max_bytes ({settings.max_bytes})")
-        _local.budget = budget = _Budget(settings.render_timeout_s, settings.max_output_bytes)
+    def _check_size(self, part: str, source: str) -> None:
+        if len(source.encode()) > self.limits.max_bytes:
+            raise RenderError(f"{part}: template is larger than templates.max_bytes ({self.limits.max_bytes})")
+
+    def compile_errors(self, template: TemplateParts) -> list[str]:
+        """What is wrong with each part of `template` (too large, does not compile); [] if nothing."""
+        errors = []
+        for part in PARTS:
+            source = getattr(template, part)
+            if source is None:
+                continue
+            _local.budget = self._new_budget()
+            try:
+                self._check_size(part, source)
+                self._compiled(source, part == "html")
+            except RenderError as exc:
+                errors.append(str(exc))
+            except TemplateError as exc:
+                line = f" (line {exc.lineno})" if getattr(exc, "lineno", None) else ""
+                errors.append(f"{part}: template does not compile{line}: {exc.message or exc}")
+            except Exception as exc:  # constant folding at compile time can raise anything
+                errors.append(str(_error_of(part, exc, self.limits)))
+            finally:
+                _local.budget = None
+        return errors
+
+    def render_part(self, part: str, source: str, context: Mapping[str, Any], budget: _Budget) -> str:
+        """Render one part within `budget` (shared by all parts of one message); raises RenderError."""
+        self._check_size(part, source)
+        _local.budget = budget
         try:
-            template = self._template(source, part == "html")
-            output = template.render(context)
-        except RenderError:
-            raise
-        except RenderLimitExceeded as exc:
-            raise RenderError(f"{part}: {exc}") from None
-        except SecurityError as exc:
-            raise RenderError(f"{part}: sandbox: {_short(exc)}") from None
-        except TemplateError as exc:
-            raise RenderError(f"{part}: {type(exc).__name__}: {_short(exc)}") from None
-        except (RecursionError, MemoryError) as exc:
-            raise RenderError(f"{part}: {type(exc).__name__}") from None
-        except Exception as exc:  # a template can raise nearly anything (TypeError, ValueError, ...)
-            raise RenderError(f"{part}: {type(exc).__name__}: {_short(exc)}") from None
+            output = self._compiled(source, part == "html").render(context)
+        except Exception as exc:
+            raise _error_of(part, exc, self.limits) from None
         finally:
             _local.budget = None
         if time.monotonic() > budget.deadline:
-            raise RenderError(f"{part}: render time limit exceeded")
-        if len(output.encode()) > settings.max_output_bytes:
-            raise RenderError(f"{part}: output is larger than templates.max_output_bytes ({settings.max_output_bytes})")
+            raise RenderError(f"{part}: {time_limit_message(budget.timeout_s)}")
+        if len(output.encode()) > self.limits.max_output_bytes:
+            raise RenderError(
+                f"{part}: output is larger than templates.max_output_bytes ({self.limits.max_output_bytes})"
+            )
+        if _PYTHON_OBJECT.search(output):
+            raise RenderError(f"{part}: output shows a Python object instead of a value")
         return str(output) if isinstance(output, Markup) else output
 
-    def render_sync(self, job: RenderJob) -> RenderedMessage | RenderError:
-        """Render every wanted part of `job` in the calling thread."""
+    def render(
+        self, template: TemplateParts, context: Mapping[str, Any], parts: frozenset[str] = frozenset(PARTS)
+    ) -> RenderedMessage | RenderError:
+        """Render the wanted parts of `template`; all of them share one time budget."""
+        budget = self._new_budget()
         rendered: dict[str, str | None] = {}
         try:
             for part in PARTS:
-                source = getattr(job.template, part)
+                source = getattr(template, part)
                 rendered[part] = (
-                    self.render_part(part, source, job.context)
-                    if source is not None and part in job.parts
+                    self.render_part(part, source, context, budget)
+                    if source is not None and part in parts
                     else None
                 )
         except RenderError as exc:
             return exc
         return RenderedMessage(**rendered)
-
-    def _render_batch(self, jobs: Sequence[RenderJob]) -> list[RenderedMessage | RenderError]:
-        return [self.render_sync(job) for job in jobs]
-
-    async def render_many(self, jobs: Sequence[RenderJob]) -> list[RenderedMessage | RenderError]:
-        """Render `jobs` off the event loop, in order; a failed job is a RenderError in its place."""
-        if not jobs:
-            return []
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(self._threads, thread_name_prefix="clarion-render")
-        loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self._executor, self._render_batch, list(jobs))
-        # Each part checks its own deadline; this only catches a guard that failed to fire.
-        watchdog = self.settings.render_timeout_s * (len(PARTS) * len(jobs) + 1) + 1.0
-        try:
-            return await asyncio.wait_for(asyncio.shield(future), watchdog)
-        except TimeoutError:
-            logger.error("a template render batch of %d message(s) outlived its watchdog (%.1fs)", len(jobs), watchdog)
-            return [RenderError("render did not finish in time") for _ in jobs]
-
-    async def render(self, job: RenderJob) -> RenderedMessage | RenderError:
-        return (await self.render_many([job]))[0]
-
-    def close(self) -> None:
-        executor, self._executor = self._executor, None
-        if executor is not None:
-            executor.shutdown(wait=False, cancel_futures=True)
-
-
-def template_context(
-    trigger_context: Mapping[str, Any], names: Mapping[str, Any], recipient: Mapping[str, Any]
-) -> dict[str, Any]:
-    """What a template sees: the trigger context at top level, then `event`, `application`,
-    `project`, `organization`, `occurrence` (from `names`) and `recipient`, which win on clashes."""
-    context = dict(trigger_context)
-    context.update(names)
-    context["recipient"] = dict(recipient)
-    return context
