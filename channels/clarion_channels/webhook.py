@@ -34,6 +34,8 @@ from clarion_plugins import (
 logger = logging.getLogger(__name__)
 
 SECRET_PREFIX = "whsec_"
+SECRET_KEY_BYTES = (24, 64)
+"""The key length Standard Webhooks asks for: 24 to 64 bytes (192 to 512 bits)."""
 PROVIDER_ID_HEADERS = ("x-request-id", "request-id")
 _MAX_DRAINED_RESPONSE_BYTES = 65536
 _NAT64_PREFIX = ipaddress.ip_network("64:ff9b::/96")
@@ -43,7 +45,7 @@ class WebhookOptions(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """`[channels.NAME.options]` of a `webhook` channel."""
 
     secret: str | None = None
-    """"whsec_" + base64: signs every request unless the assignment has its own secret."""
+    """"whsec_" + base64 of a 24 to 64 byte key: signs every request unless the assignment has its own."""
     allow_private_targets: bool = False
     """Allow URLs that resolve to private, loopback, link-local or otherwise non-public addresses."""
     timeout_s: PositiveFloat = 15.0
@@ -52,7 +54,10 @@ class WebhookOptions(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
     def __post_init__(self) -> None:
         if self.secret is not None:
-            signing_key(self.secret)
+            try:
+                check_secret(self.secret)
+            except ValueError as exc:
+                raise ValueError(f"secret: {exc}") from None
 
 
 class StandardPayload(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -103,6 +108,10 @@ class WebhookChannel(Channel[WebhookOptions]):
     address_kinds = frozenset({"url"})
     capabilities = frozenset({"text"})
     requires_template = False
+
+    @classmethod
+    def check_secret(cls, secret: str) -> None:
+        check_secret(secret)
 
     def __init__(self, name: str, options: WebhookOptions) -> None:
         super().__init__(name, options)
@@ -237,6 +246,23 @@ def signing_key(secret: str) -> bytes:
     if not key:
         raise ValueError(f"a webhook secret is {SECRET_PREFIX!r} followed by base64")
     return key
+
+
+def check_secret(secret: str) -> None:
+    """A secret to accept for signing: "whsec_" and the base64 of a 24 to 64 byte key (ValueError if not).
+
+    Stricter than `signing_key`, which signs with whatever a stored secret decodes to.
+    """
+    shortest, longest = SECRET_KEY_BYTES
+    expected = f"expected {SECRET_PREFIX!r} followed by the base64 of a {shortest} to {longest} byte key"
+    if not secret.startswith(SECRET_PREFIX):
+        raise ValueError(f"{expected} (it does not start with {SECRET_PREFIX!r})")
+    try:
+        key = signing_key(secret)
+    except ValueError:
+        raise ValueError(f"{expected} (what follows {SECRET_PREFIX!r} is not base64)") from None
+    if not shortest <= len(key) <= longest:
+        raise ValueError(f"{expected} (it decodes to {len(key)} bytes)")
 
 
 def sign(key: bytes, webhook_id: str, timestamp: int, body: bytes) -> str:

@@ -46,6 +46,15 @@ class Channel(ABC, Generic[OptionsT]):
         self.name = name
         self.options = options
 
+    @classmethod
+    def check_secret(cls, secret: str) -> None:
+        """Raise `ValueError` saying what is wrong with an assignment's `secret` for this type.
+
+        Called when an assignment with a secret is created (API and catalog), so
+        a secret the channel could never use is refused there, not at every send.
+        The message must not repeat the secret. Default: every secret is accepted.
+        """
+
     async def open(self) -> None:
         """Create clients and pools. Called before the first `send()`."""
 

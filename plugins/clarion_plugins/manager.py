@@ -193,4 +193,7 @@ def name_validation_error(message: str, prefix: str = "") -> str:
         path, text = ".".join(p for p in (path, field.group(1)) if p), "required key missing"
     elif field := re.fullmatch(r"object contains unknown field (\S+)", text):
         path, text = ".".join(p for p in (path, field.group(1)) if p), "unknown key"
+    elif field := re.fullmatch(r"([A-Za-z_]\w*): (.+)", text, re.DOTALL):
+        # a `__post_init__` check that names its field: "expires_at: out of range - at `$.keys[0]`"
+        path, text = ".".join(p for p in (path, field.group(1)) if p), field.group(2)
     return f"{path}: {text}" if path else text

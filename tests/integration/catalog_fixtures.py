@@ -88,7 +88,7 @@ EVERY_FIELD_CATALOG: dict[str, Any] = {
                         {"name": "mobile", "value": "+15551234567"},
                     ],
                     "assignments": [
-                        {"address": "hook", "channel": "webhook", "secret": "whsec_aGFuaw==", "active": False}
+                        {"address": "hook", "channel": "webhook", "secret": "whsec_aGFuay1zaWducy1oaXMtd2ViaG9va3Mtd2l0aC1pdCE=", "active": False}
                     ],
                 }
             ],

@@ -89,7 +89,7 @@ async def test_every_settable_field_is_stored(engine: None) -> None:
     kinds = {row["name"]: row["kind"] for row in await Address.select()}
     assert kinds == {"work": "email", "hook": "url", "mobile": "phone"}
     hook = await Assignment.select().where(Assignment.channel == "webhook").first()
-    assert hook is not None and (hook["secret"], hook["active"]) == ("whsec_aGFuaw==", False)
+    assert hook is not None and (hook["secret"], hook["active"]) == ("whsec_aGFuay1zaWducy1oaXMtd2ViaG9va3Mtd2l0aC1pdCE=", False)
     dl = await DistributionList.select().first()
     assert dl is not None and dl["application"] == app["id"]  # type: ignore[index]
     notification = await Notification.select().output(load_json=True).first()
@@ -159,3 +159,20 @@ async def test_a_failure_mid_write_rolls_everything_back(engine: None, monkeypat
     with pytest.raises(RuntimeError, match="disk on fire"):
         await apply(SPEC_CATALOG)
     assert await snapshot() == before
+
+
+async def test_a_webhook_secret_that_cannot_sign_is_refused_naming_its_path(engine: None) -> None:
+    from clarion_channels.webhook import WebhookChannel
+
+    document = catalog_copy(EVERY_FIELD_CATALOG)
+    document["organizations"][0]["users"][0]["assignments"][0]["secret"] = "whsec_aGFuaw=="
+    before = await snapshot()
+    with pytest.raises(CatalogError) as caught:
+        await apply_catalog(decode_catalog(document), CHANNEL_KINDS, {"webhook": WebhookChannel.check_secret})
+    assert caught.value.detail == (
+        "organizations[0].users[0].assignments[0].secret: expected 'whsec_' followed by the base64 of a 24 to 64"
+        " byte key (it decodes to 4 bytes)"
+    )
+    assert await snapshot() == before
+    # the shipped fixture's secret is a good one
+    await apply_catalog(decode_catalog(EVERY_FIELD_CATALOG), CHANNEL_KINDS, {"webhook": WebhookChannel.check_secret})

@@ -90,6 +90,22 @@ def test_apply_never_reactivates_a_revoked_key_and_says_so(run, tmp_path: Path) 
         ]
 
 
+def test_apply_refuses_a_webhook_secret_that_cannot_sign(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    document = json.loads(json.dumps(SPEC_CATALOG))
+    document["organizations"][0]["users"][0]["assignments"] = [
+        {"address": "hook", "channel": "webhook", "secret": "not-a-secret"}
+    ]
+    file = tmp_path / "bad-secret.json"
+    file.write_text(json.dumps(document))
+    result = run("apply", str(file), check=False)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().endswith(
+        "organizations[0].users[0].assignments[0].secret: expected 'whsec_' followed by the base64 of a 24 to 64"
+        " byte key (it does not start with 'whsec_')"
+    ), result.stderr
+    assert "not-a-secret" not in result.stderr and result.stdout == ""
+
+
 def test_apply_bad_file_fails_naming_the_entry(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     document = json.loads(json.dumps(SPEC_CATALOG))
     document["organizations"][0]["api_keys"][0]["grants"] = ["nope"]

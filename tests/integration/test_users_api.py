@@ -180,7 +180,8 @@ async def test_address_errors(members: MembersApi) -> None:
 async def test_assignments(members: MembersApi) -> None:
     listed = (await members.get(f"{U}/alice/assignments/")).json()
     assert {(a["address"], a["channel"]) for a in listed} == {("email", "email"), ("hook", "webhook")}
-    created = await members.post(f"{U}/alice/assignments/", json={"address": "hook", "channel": "pager", "secret": "whsec_QUJD"})
+    secret = "whsec_YWxpY2Utc2lnbnMtaGVyLXdlYmhvb2tzLXdpdGgtaXQ="  # 32 bytes
+    created = await members.post(f"{U}/alice/assignments/", json={"address": "hook", "channel": "pager", "secret": secret})
     assert created.status_code == 201, created.text
     assignment = created.json()
     assert assignment["channel"] == "pager" and assignment["value"] == "https://hooks.example.com/alice"
@@ -234,6 +235,42 @@ async def test_assignment_bad_body(members: MembersApi, body: dict, field: str, 
     response = await members.post(f"{U}/alice/assignments/", json=body)
     assert response.status_code == 400
     assert response.json()["detail"].startswith(f"{field}:") and says in response.json()["detail"], response.json()
+
+
+SECRET_EXPECTED = "secret: expected 'whsec_' followed by the base64 of a 24 to 64 byte key"
+
+
+@pytest.mark.parametrize(
+    ("secret", "why"),
+    [
+        ("not-a-secret", "it does not start with 'whsec_'"),
+        ("whsec_not base64!", "what follows 'whsec_' is not base64"),
+        ("whsec_QUJD", "it decodes to 3 bytes"),
+        ("whsec_" + "QUJD" * 7 + "QQ==", "it decodes to 22 bytes"),
+        ("whsec_" + "QUJD" * 22, "it decodes to 66 bytes"),
+    ],
+)
+async def test_a_webhook_assignment_secret_is_checked_when_it_is_created(
+    members: MembersApi, secret: str, why: str
+) -> None:
+    before = (await members.get(f"{U}/alice/assignments/")).json()
+    response = await members.post(f"{U}/alice/assignments/", json={"address": "hook", "channel": "pager", "secret": secret})
+    assert response.status_code == 400
+    assert response.json()["detail"] == f"{SECRET_EXPECTED} ({why})"
+    assert secret not in response.text
+    assert (await members.get(f"{U}/alice/assignments/")).json() == before
+
+
+async def test_secret_bounds_are_24_and_64_bytes(members: MembersApi) -> None:
+    import base64
+
+    for channel, key in (("pager", b"k" * 24), ("webhook", b"k" * 64)):
+        if channel == "webhook":
+            hook = await members.assignment_id("alice", "hook", "webhook")
+            assert (await members.delete(f"{U}/alice/assignments/{hook}/")).status_code == 204
+        body = {"address": "hook", "channel": channel, "secret": "whsec_" + base64.b64encode(key).decode()}
+        response = await members.post(f"{U}/alice/assignments/", json=body)
+        assert response.status_code == 201, response.text
 
 
 # grants and scope ---------------------------------------------------------------------------------

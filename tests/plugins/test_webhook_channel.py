@@ -310,7 +310,21 @@ def test_retry_after_parsing() -> None:
 @pytest.mark.parametrize(
     ("options", "error"),
     [
-        ({"secret": "not-base64!"}, "channels.hook.options: a webhook secret is 'whsec_' followed by base64"),
+        (
+            {"secret": "whsec_not-base64!"},
+            "channels.hook.options.secret: expected 'whsec_' followed by the base64 of a 24 to 64 byte key"
+            " (what follows 'whsec_' is not base64)",
+        ),
+        (
+            {"secret": "whsec_c2VjcmV0"},
+            "channels.hook.options.secret: expected 'whsec_' followed by the base64 of a 24 to 64 byte key"
+            " (it decodes to 6 bytes)",
+        ),
+        (
+            {"secret": base64.b64encode(b"k" * 32).decode()},
+            "channels.hook.options.secret: expected 'whsec_' followed by the base64 of a 24 to 64 byte key"
+            " (it does not start with 'whsec_')",
+        ),
         ({"timeout_s": 0}, "channels.hook.options.timeout_s: expected float > 0.0"),
         (
             {"allow_private_targets": "yes"},
@@ -325,3 +339,29 @@ def test_option_errors_name_the_key(
     with pytest.raises(ChannelConfigError) as raised:
         builtin_plugins.create_channel("hook", "webhook", options)
     assert str(raised.value) == error
+
+
+@pytest.mark.parametrize(
+    ("secret", "why"),
+    [
+        ("not-a-secret", "it does not start with 'whsec_'"),
+        ("whsec_", "what follows 'whsec_' is not base64"),
+        ("whsec_***", "what follows 'whsec_' is not base64"),
+        ("whsec_" + base64.b64encode(b"k" * 23).decode(), "it decodes to 23 bytes"),
+        ("whsec_" + base64.b64encode(b"k" * 65).decode(), "it decodes to 65 bytes"),
+    ],
+)
+def test_check_secret_refuses_what_cannot_sign(secret: str, why: str) -> None:
+    with pytest.raises(ValueError) as raised:
+        WebhookChannel.check_secret(secret)
+    assert str(raised.value) == f"expected 'whsec_' followed by the base64 of a 24 to 64 byte key ({why})"
+
+
+@pytest.mark.parametrize("size", [24, 32, 64])
+def test_check_secret_accepts_24_to_64_byte_keys(size: int) -> None:
+    WebhookChannel.check_secret("whsec_" + base64.b64encode(b"k" * size).decode())
+    WebhookChannel.check_secret(CHANNEL_SECRET)
+
+
+def test_other_channel_types_accept_any_secret_by_default(builtin_plugins: PluginManager) -> None:
+    assert builtin_plugins.channel_types["email"].check_secret("anything at all") is None

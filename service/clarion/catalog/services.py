@@ -2,7 +2,7 @@
 
 import json
 from datetime import timezone
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -66,14 +66,25 @@ def decode_catalog(raw: Any) -> Catalog:
         raise CatalogError(name_validation_error(str(exc))) from exc
 
 
-def validate_catalog(catalog: Catalog, channel_kinds: Mapping[str, frozenset[str]]) -> None:
-    """Checks that need no database: references inside each organization, grants, channels."""
+SecretCheck = Callable[[str], None]
+"""Raises ValueError saying what is wrong with an assignment secret (a channel type's `check_secret`)."""
+
+
+def validate_catalog(
+    catalog: Catalog,
+    channel_kinds: Mapping[str, frozenset[str]],
+    secret_checks: Mapping[str, SecretCheck] | None = None,
+) -> None:
+    """Checks that need no database: references inside each organization, grants, channels, secrets.
+
+    `secret_checks`: channel name → its type's secret check (channels without one accept any secret).
+    """
     seen_orgs: set[str] = set()
     for o, org in enumerate(catalog.organizations):
         where = f"organizations[{o}]"
         _unique(seen_orgs, org.slug, f"{where}.slug")
         users = {user.username: user for user in org.users}
-        _check_users(org, where, channel_kinds)
+        _check_users(org, where, channel_kinds, secret_checks or {})
         projects = {project.slug: project for project in org.projects}
         seen: set[str] = set()
         for p, project in enumerate(org.projects):
@@ -134,7 +145,12 @@ def _unique(seen: set[str], value: str, where: str) -> None:
     seen.add(value)
 
 
-def _check_users(org: CatalogOrganization, where: str, channel_kinds: Mapping[str, frozenset[str]]) -> None:
+def _check_users(
+    org: CatalogOrganization,
+    where: str,
+    channel_kinds: Mapping[str, frozenset[str]],
+    secret_checks: Mapping[str, SecretCheck],
+) -> None:
     seen: set[str] = set()
     for u, user in enumerate(org.users):
         uwhere = f"{where}.users[{u}]"
@@ -145,6 +161,12 @@ def _check_users(org: CatalogOrganization, where: str, channel_kinds: Mapping[st
         for s, assignment in enumerate(user.assignments):
             swhere = f"{uwhere}.assignments[{s}]"
             _check_assignment(user, assignment.address, assignment.channel, channel_kinds, swhere)
+            check = secret_checks.get(assignment.channel)
+            if assignment.secret is not None and check is not None:
+                try:
+                    check(assignment.secret)
+                except ValueError as exc:
+                    raise CatalogError(f"{swhere}.secret: {exc}") from None
 
 
 def _check_member(
@@ -193,9 +215,13 @@ def _check_templates(
         _check_channel(channel, channel_kinds, f"{where}.{channel}")
 
 
-async def apply_catalog(catalog: Catalog, channel_kinds: Mapping[str, frozenset[str]]) -> ApplyResult:
+async def apply_catalog(
+    catalog: Catalog,
+    channel_kinds: Mapping[str, frozenset[str]],
+    secret_checks: Mapping[str, SecretCheck] | None = None,
+) -> ApplyResult:
     """Create or update everything in `catalog` in one transaction; returns tokens of created keys."""
-    validate_catalog(catalog, channel_kinds)
+    validate_catalog(catalog, channel_kinds, secret_checks)
     result = ApplyResult()
     async with write_transaction():
         for org in catalog.organizations:

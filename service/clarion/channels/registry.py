@@ -1,5 +1,7 @@
 """Loading channel plugins and describing the configured channels."""
 
+from collections.abc import Callable
+
 import msgspec
 from clarion_plugins import PluginManager
 
@@ -43,3 +45,13 @@ def describe_channels(settings: Settings, manager: PluginManager) -> list[Channe
 def channel_address_kinds(settings: Settings, manager: PluginManager) -> dict[str, frozenset[str]]:
     """Channel name → the address kinds its type can reach (configured channels, enabled or not)."""
     return {info.name: frozenset(info.address_kinds) for info in describe_channels(settings, manager)}
+
+
+def channel_secret_checks(settings: Settings, manager: PluginManager) -> dict[str, Callable[[str], None]]:
+    """Channel name → its type's `check_secret` (configured channels whose type is loaded)."""
+    checks = {}
+    for name, channel in settings.channels.items():
+        channel_type = manager.channel_types.get(channel.type)
+        if channel_type is not None:
+            checks[name] = channel_type.check_secret
+    return checks

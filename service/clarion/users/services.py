@@ -176,6 +176,17 @@ def channel_kinds(runtime: Runtime, channel: str, field: str) -> frozenset[str]:
     return frozenset(channel_type.address_kinds) if channel_type is not None else frozenset()
 
 
+def check_channel_secret(runtime: Runtime, channel: str, secret: str, field: str) -> None:
+    """400 naming `field` unless the type of configured channel `channel` accepts `secret`."""
+    channel_type = runtime.plugins.channel_types.get(runtime.channels.settings()[channel].type)
+    if channel_type is None:
+        return
+    try:
+        channel_type.check_secret(secret)
+    except ValueError as exc:
+        raise BadRequest(f"{field}: {exc}") from None
+
+
 def channels_for_kind(runtime: Runtime, kind: str) -> list[str]:
     """The enabled channels whose type accepts addresses of `kind`, by name."""
     names = []
@@ -306,6 +317,8 @@ async def create_assignment(
         raise BadRequest(
             f"channel: channel {request.channel!r} cannot reach a {address['kind']} address (accepts {accepted})"
         )
+    if request.secret is not None:
+        check_channel_secret(runtime, request.channel, request.secret, "secret")
     async with write_transaction():
         existing = await Assignment.select(Assignment.id, Assignment.active).where(
             (Assignment.address == address["id"]) & (Assignment.channel == request.channel)
