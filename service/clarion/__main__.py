@@ -179,7 +179,7 @@ def _channels(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _config_check(settings: Settings, _: argparse.Namespace) -> int:
-    from clarion.channels.registry import load_plugins
+    from clarion.channels.registry import create_channel, load_plugins
     from clarion.db.engine import create_engine
     from clarion_plugins import ChannelConfigError
 
@@ -187,7 +187,7 @@ def _config_check(settings: Settings, _: argparse.Namespace) -> int:
     manager = load_plugins(settings.plugins)
     try:
         for name, channel in settings.channels.items():
-            manager.create_channel(name, channel.type, channel.options)
+            create_channel(manager, name, channel)
     except ChannelConfigError as exc:
         raise ClarionCliError(f"{settings.source}: {exc}") from exc
     for failure in manager.failures:

@@ -4,7 +4,9 @@ Every list endpoint answers a bare JSON array of at most `limit` items
 (default 100, 1–1000; anything else is 400 naming `limit`). When more items
 exist the response carries `Link: <…?cursor=…&limit=…>; rel="next"`; the
 cursor is opaque (base64url of the last item's sort key) and is only valid for
-the list that issued it. Pagination is keyset-based: the list is ordered by one
+the list that issued it. The link starts with `server.public_url` when it is
+set, else with the URL of the request (scheme and `Host` as the client sent
+them). Pagination is keyset-based: the list is ordered by one
 column whose values are unique within it (a slug, a ULID, an id), so pages
 stay stable while rows are added.
 
@@ -163,8 +165,16 @@ def next_link(request: Request[Any, Any, Any], page: Page[Any]) -> str | None:
     query += [("cursor", page.next_cursor), ("limit", str(page.limit))]
     raw_path = request.scope.get("raw_path")  # as the client sent it (Litestar strips a trailing slash)
     path = raw_path.decode("latin-1") if raw_path else ""
+    if public_url := _public_url(request):  # never the Host header the client chose
+        return f'<{public_url.rstrip("/")}{path}?{urlencode(query)}>; rel="next"'
     url = request.url.with_replacements(path=path, query=urlencode(query))
     return f'<{url}>; rel="next"'
+
+
+def _public_url(request: Request[Any, Any, Any]) -> str | None:
+    """`server.public_url` of the running app, if set."""
+    runtime = request.app.state.get("runtime")
+    return runtime.settings.server.public_url if runtime is not None else None
 
 
 def list_response(page: Page[T], request: Request[Any, Any, Any]) -> Response[list[T]]:

@@ -8,7 +8,7 @@
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -37,6 +37,15 @@ class ServerSettings(_Section):
     host: str = "127.0.0.1"
     port: Port = 8000
     max_body_bytes: PositiveInt = 524288
+    public_url: str | None = None
+    """The URL clients reach the API at (e.g. behind a proxy); links the API sends start with it."""
+
+    def __post_init__(self) -> None:
+        if self.public_url is not None and not _PUBLIC_URL.fullmatch(self.public_url):
+            raise ValueError(
+                "public_url: expected an absolute http(s) URL without query or fragment,"
+                " e.g. https://clarion.example.com or https://example.com/clarion"
+            )
 
 
 class DatabaseSettings(_Section):
@@ -95,6 +104,23 @@ class ChannelSettings(_Section):
     enabled: bool = True
     max_concurrency: PositiveInt = 8
     options: dict[str, Any] = {}
+    # Paths inside `options` ("password", "hosts[0]") of values that came from `$env` / `$file`.
+    secret_options: frozenset[str] = frozenset()
+
+    def hide_secrets(self, text: str) -> str:
+        """`text` (an error about these options) with every secret option value masked.
+
+        Secret: a value from `$env` / `$file`, or one under a key named like a secret
+        (`password`, `secret`, `token`, …) even when written literally.
+        """
+        return hide_secrets(
+            text,
+            (
+                value
+                for path, key, value in _leaves(self.options, "")
+                if isinstance(value, str) and (path in self.secret_options or _SECRET_KEY.search(key))
+            ),
+        )
 
 
 class Settings(_Section):
@@ -114,6 +140,8 @@ class Settings(_Section):
 
 
 _CHANNEL_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+_PUBLIC_URL = re.compile(r"https?://[^/?#\s@]+(/[^?#\s]*)?")
+_SECRET_KEY = re.compile(r"password|secret|token|api_?key|credential", re.I)
 _ENV_OVERRIDES = {
     "CLARION_DATABASE_URL": ("database", "url", str),
     "CLARION_HOST": ("server", "host", str),
@@ -147,8 +175,9 @@ def parse_settings(
         raw = msgspec.toml.decode(text)
     except msgspec.DecodeError as exc:
         raise SettingsError(f"{source}: invalid TOML: {exc}") from exc
-    secret_paths: set[str] = set()
+    secret_paths: dict[str, Any] = {}  # path -> the value it resolved to
     raw = _resolve_secrets(raw, "", secret_paths, environ, Path(source).parent)
+    secrets = list(secret_paths.values())
     for variable, (section, key, kind) in _ENV_OVERRIDES.items():
         if variable in environ:
             try:
@@ -165,35 +194,64 @@ def parse_settings(
     raw_channels = raw.pop("channels", {})
     if not isinstance(raw_channels, dict):
         raise SettingsError("channels: expected a table")
-    settings = _convert(raw, Settings, "")
+    settings = _convert(raw, Settings, "", secrets)
     channels = {}
     for name, table in raw_channels.items():
         if not _CHANNEL_NAME.match(name):
             raise SettingsError(
                 f"channels.{name}: a channel name is lowercase letters, digits, '-' and '_'"
             )
-        channels[name] = _convert(table, ChannelSettings, f"channels.{name}")
+        if isinstance(table, dict) and "secret_options" in table:
+            raise SettingsError(f"channels.{name}.secret_options: unknown key")
+        channel = _convert(table, ChannelSettings, f"channels.{name}", secrets)
+        options = f"channels.{name}.options."
+        hidden = frozenset(path.removeprefix(options) for path in secret_paths if path.startswith(options))
+        channels[name] = msgspec.structs.replace(channel, secret_options=hidden)
     return msgspec.structs.replace(
         settings, channels=channels, secret_paths=frozenset(secret_paths), source=source
     )
 
 
-def _convert(raw: Any, kind: type[msgspec.Struct], prefix: str) -> Any:
+def _convert(raw: Any, kind: type[msgspec.Struct], prefix: str, secrets: list[Any]) -> Any:
     try:
         return msgspec.convert(raw, kind)
     except msgspec.ValidationError as exc:
-        raise SettingsError(name_validation_error(str(exc), prefix)) from exc
+        raise SettingsError(hide_secrets(name_validation_error(str(exc), prefix), secrets)) from None
+
+
+def hide_secrets(text: str, secrets: Iterable[Any]) -> str:
+    """`text` with every occurrence of a secret value replaced by `REDACTED` (longest first).
+
+    Every configuration and channel-option error goes through here before it is
+    raised, logged or printed: an error message never carries a secret.
+    """
+    for secret in sorted({str(value) for value in secrets if str(value)}, key=len, reverse=True):
+        text = text.replace(secret, REDACTED)
+    return text
+
+
+def _leaves(value: Any, path: str, key: str = "") -> Iterator[tuple[str, str, Any]]:
+    """(path, key, value) of every scalar in `value`: paths spelled as `secret_paths` spells them,
+    `key` the name of the innermost table key above the scalar."""
+    if isinstance(value, dict):
+        for name, item in value.items():
+            yield from _leaves(item, f"{path}.{name}" if path else str(name), str(name))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _leaves(item, f"{path}[{index}]", key)
+    else:
+        yield path, key, value
 
 
 def _resolve_secrets(
-    value: Any, path: str, secret_paths: set[str], environ: Mapping[str, str], base: Path
+    value: Any, path: str, secret_paths: dict[str, Any], environ: Mapping[str, str], base: Path
 ) -> Any:
     if isinstance(value, dict):
         if set(value) == {"$env"}:
             name = value["$env"]
             if not isinstance(name, str) or name not in environ:
                 raise SettingsError(f"{path}: environment variable {name!r} is not set")
-            secret_paths.add(path)
+            secret_paths[path] = environ[name]
             return environ[name]
         if set(value) == {"$file"}:
             file = Path(value["$file"])
@@ -201,7 +259,7 @@ def _resolve_secrets(
                 secret = (file if file.is_absolute() else Path.cwd() / file).read_text()
             except OSError as exc:
                 raise SettingsError(f"{path}: cannot read secret file {file}: {exc.strerror}") from exc
-            secret_paths.add(path)
+            secret_paths[path] = secret.strip()
             return secret.strip()
         return {
             key: _resolve_secrets(item, f"{path}.{key}" if path else key, secret_paths, environ, base)
@@ -220,6 +278,8 @@ def redacted(settings: Settings) -> dict[str, Any]:
     data = msgspec.to_builtins(settings)
     data.pop("secret_paths", None)
     data.pop("source", None)
+    for channel in data["channels"].values():
+        channel.pop("secret_options", None)
     for path in settings.secret_paths:
         _mask(data, path.split("."))
     data["database"]["url"] = re.sub(r"://([^:/@]+):[^@]*@", rf"://\1:{REDACTED}@", data["database"]["url"])

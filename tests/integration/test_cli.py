@@ -121,6 +121,27 @@ def test_apply_bad_file_fails_naming_the_entry(run, tmp_path: Path) -> None:  # 
     assert result.returncode == 2 and "not valid json" in result.stderr
 
 
+@pytest.mark.parametrize("suffix", [".json", ".toml", ".yaml"])
+def test_apply_of_a_key_expiry_past_year_9999_in_utc_fails_naming_it(  # type: ignore[no-untyped-def]
+    run, tmp_path: Path, suffix: str
+) -> None:
+    document = json.loads(json.dumps(SPEC_CATALOG))
+    document["organizations"][0]["api_keys"][0]["expires_at"] = "9999-12-31T23:59:59-14:00"
+    file = tmp_path / f"far{suffix}"
+    if suffix == ".json":
+        file.write_text(json.dumps(document))
+    elif suffix == ".toml":  # a TOML offset date-time, not a string
+        file.write_text(_toml(document).replace('"9999-12-31T23:59:59-14:00"', "9999-12-31T23:59:59-14:00"))
+    else:  # YAML reads it as a timestamp too
+        file.write_text(yaml.safe_dump(document).replace("'9999-12-31T23:59:59-14:00'", "9999-12-31T23:59:59-14:00"))
+    result = run("apply", str(file), check=False)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == (
+        f"clarion: {file}: organizations[0].api_keys[0].expires_at: out of range:"
+        " in UTC it must fall between years 1 and 9999\n"
+    )
+
+
 def test_apply_on_an_unmigrated_database_says_migrate(tmp_path: Path, config_file: Path) -> None:
     file = tmp_path / "c.json"
     file.write_text(json.dumps(SPEC_CATALOG))
@@ -150,6 +171,17 @@ def test_config_check(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-d
     broken.write_text("[server]\nport = 'x'\n")
     result = run("config", "check", config=broken, check=False)
     assert result.returncode == 2 and "server.port: expected int, got str" in result.stderr
+
+
+def test_config_check_never_prints_a_secret(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    password = tmp_path / "smtp-password"
+    password.write_text("smtp-pass-5b1d0c3a\n")
+    config = tmp_path / "leaky.toml"
+    config.write_text(BASE_CONFIG.replace('sender = "', f'sender = {{ "$file" = "{password}" }}\n# was: sender = "'))
+    result = run("config", "check", config=config, check=False)
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"clarion: {config}: channels.email.options: sender is not a mailbox: '********'"
+    assert "smtp-pass" not in result.stderr + result.stdout
 
 
 def test_shipped_configs_pass_config_check(run) -> None:  # type: ignore[no-untyped-def]

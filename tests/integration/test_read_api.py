@@ -92,6 +92,36 @@ async def test_every_list_pages_with_a_next_link(api: Api) -> None:
     assert first.links["next"]["url"].endswith("limit=1")
 
 
+async def test_the_next_link_starts_with_the_public_url_whatever_the_host_header(
+    make_settings: Any,
+) -> None:
+    import httpx
+
+    from clarion.app import create_app
+    from events_api_support import API_CONFIG, app_running
+
+    settings = make_settings(API_CONFIG, server={"public_url": "https://clarion.example.com/notify/"})
+    app = create_app(settings)
+    async with app_running(app):
+        tokens = await seed()
+        await seed(_many_projects(3))
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://attacker.example") as client:
+            api = Api(client, tokens, app)
+            response = await api.get("/api/o/acme/p/?limit=2&x=1", key="org-everyday", headers={"Host": "evil.example"})
+    assert response.status_code == 200
+    link = response.headers["link"]
+    assert link.startswith("<https://clarion.example.com/notify/api/o/acme/p/?x=1&cursor=")
+    assert link.endswith('&limit=2>; rel="next"')
+    assert "evil" not in link and "attacker" not in link
+
+
+async def test_without_a_public_url_the_next_link_follows_the_request(api: Api) -> None:
+    await seed(_many_projects(3))
+    response = await api.get("/api/o/acme/p/?limit=2", key="org-everyday", headers={"Host": "other.example:8080"})
+    assert response.headers["link"].startswith("<http://other.example:8080/api/o/acme/p/?cursor=")
+
+
 @pytest.mark.parametrize("query", ["limit=0", "limit=1001", "limit=x"])
 async def test_a_bad_limit_is_400_on_every_list(api: Api, query: str) -> None:
     for path in ("/api/o/acme/p/", "/api/o/acme/p/web/a/"):

@@ -136,3 +136,86 @@ def test_process_environment_is_the_default(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("CLARION_PORT", "8765")
     assert parse_settings("").server.port == 8765
     assert os.environ["CLARION_PORT"] == "8765"
+
+
+# errors never carry a secret value ---------------------------------------------------------------
+
+SMTP_PASSWORD = "smtp-pass-9f2c1e77"
+
+
+def test_a_settings_error_does_not_echo_a_secret() -> None:
+    message = error_of("[logging]\nlevel = { '$env' = 'LEVEL' }\n", {"LEVEL": SMTP_PASSWORD})
+    assert message == f"logging.level: invalid enum value '{REDACTED}'"
+
+
+def _channels_with_secrets(tmp_path: Path, sender_file_text: str) -> "Settings":
+    from clarion.settings import Settings  # noqa: F401
+
+    secret_file = tmp_path / "smtp-password"
+    secret_file.write_text(sender_file_text + "\n")
+    return parse_settings(
+        f"""
+[channels.email]
+type = "email"
+[channels.email.options]
+host = "127.0.0.1"
+sender = {{ "$file" = "{secret_file}" }}
+username = "clarion"
+password = "literal-password-77"
+[channels.webhook]
+type = "webhook"
+[channels.webhook.options]
+secret = {{ "$env" = "HOOK_SECRET" }}
+""",
+        environ={"HOOK_SECRET": "whsec_not-a-real-secret"},
+    )
+
+
+def test_secret_option_paths_are_recorded_per_channel(tmp_path: Path) -> None:
+    settings = _channels_with_secrets(tmp_path, SMTP_PASSWORD)
+    assert settings.channels["email"].secret_options == frozenset({"sender"})
+    assert settings.channels["webhook"].secret_options == frozenset({"secret"})
+    hidden = settings.channels["email"].hide_secrets(f"x {SMTP_PASSWORD!r} literal-password-77 127.0.0.1")
+    assert hidden == f"x '{REDACTED}' {REDACTED} 127.0.0.1"
+    assert "secret_options" not in str(redacted(settings))
+    assert error_of("[channels.e]\ntype = 'email'\nsecret_options = ['x']\n") == "channels.e.secret_options: unknown key"
+
+
+@pytest.mark.parametrize("name", ["email", "webhook"])
+async def test_a_channel_option_error_does_not_echo_a_secret(tmp_path: Path, name: str) -> None:
+    from clarion_plugins import ChannelConfigError
+
+    from clarion.channels.registry import load_plugins
+    from clarion.channels.runtime import ChannelSet
+    from clarion.settings import PluginSettings
+
+    settings = _channels_with_secrets(tmp_path, SMTP_PASSWORD)
+    channels = ChannelSet(load_plugins(PluginSettings()))
+    with pytest.raises(ChannelConfigError) as raised:
+        await channels.apply({name: settings.channels[name]})
+    expected = {
+        "email": f"channels.email.options: sender is not a mailbox: '{REDACTED}'",
+        "webhook": "channels.webhook.options.secret: expected 'whsec_' followed by the base64 of a 24 to 64 byte key"
+        " (what follows 'whsec_' is not base64)",
+    }
+    assert str(raised.value) == expected[name]
+    assert raised.value.__suppress_context__  # the original message (with the secret) is not chained either
+    assert SMTP_PASSWORD not in str(raised.value) and "not-a-real-secret" not in str(raised.value)
+    await channels.aclose()
+
+
+# server.public_url --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("url", ["https://clarion.example.com", "http://10.0.0.5:8000/", "https://example.com/clarion"])
+def test_public_url_takes_an_absolute_http_url(url: str) -> None:
+    assert parse_settings(f"[server]\npublic_url = '{url}'\n", environ={}).server.public_url == url
+    assert parse_settings("", environ={}).server.public_url is None
+
+
+@pytest.mark.parametrize("url", ["clarion.example.com", "ftp://x", "https://x/?a=1", "https://x/#f", "https://u@x/", "https://"])
+def test_a_bad_public_url_names_the_key(url: str) -> None:
+    assert error_of(f"[server]\npublic_url = '{url}'\n") == (
+        "server.public_url: expected an absolute http(s) URL without query or fragment,"
+        " e.g. https://clarion.example.com or https://example.com/clarion"
+    )

@@ -3,9 +3,9 @@
 from collections.abc import Callable
 
 import msgspec
-from clarion_plugins import PluginManager
+from clarion_plugins import Channel, ChannelConfigError, PluginManager
 
-from clarion.settings import PluginSettings, Settings
+from clarion.settings import ChannelSettings, PluginSettings, Settings
 
 # Built-in channels are plugins like any other, named by module path (never imported here).
 BUILTIN_PLUGINS = ("clarion_channels.email", "clarion_channels.webhook")
@@ -23,6 +23,14 @@ def load_plugins(plugins: PluginSettings) -> PluginManager:
     manager = PluginManager(builtins=BUILTIN_PLUGINS, disabled=plugins.disabled, strict=plugins.strict)
     manager.load()
     return manager
+
+
+def create_channel(manager: PluginManager, name: str, settings: ChannelSettings) -> Channel:
+    """Build the channel `[channels.NAME]`; its `ChannelConfigError` never repeats a secret value."""
+    try:
+        return manager.create_channel(name, settings.type, settings.options)
+    except ChannelConfigError as exc:
+        raise ChannelConfigError(settings.hide_secrets(str(exc))) from None
 
 
 def describe_channels(settings: Settings, manager: PluginManager) -> list[ChannelInfo]:

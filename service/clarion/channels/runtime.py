@@ -17,6 +17,7 @@ from clarion_plugins import (
     TransientFailure,
 )
 
+from clarion.channels.registry import create_channel
 from clarion.metrics.registry import record_send_seconds
 from clarion.settings import ChannelSettings
 
@@ -83,7 +84,7 @@ class ChannelSet:
         for name, settings in channels.items():
             current = self._instances.get(name)
             if current is None or _needs_reopen(current.settings, settings):
-                created[name] = self.plugins.create_channel(name, settings.type, settings.options)
+                created[name] = create_channel(self.plugins, name, settings)
         for name, channel in created.items():
             try:
                 await channel.open()
