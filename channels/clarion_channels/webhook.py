@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import ipaddress
 import logging
+import re
 import socket
 import time
 from collections.abc import Callable
@@ -39,6 +40,8 @@ SECRET_KEY_BYTES = (24, 64)
 PROVIDER_ID_HEADERS = ("x-request-id", "request-id")
 _MAX_DRAINED_RESPONSE_BYTES = 65536
 _NAT64_PREFIX = ipaddress.ip_network("64:ff9b::/96")
+_DNS_LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?")
+_NUMERIC_LABEL = re.compile(r"[0-9]+|0x[0-9a-f]*")
 
 
 class WebhookOptions(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -174,12 +177,48 @@ def target_url(address: str, allow_private_targets: bool) -> URL:
         url = URL(address.strip())
     except (TypeError, ValueError) as exc:
         raise AddressRejected(f"not a URL: {address!r}") from exc
-    if url.scheme not in ("http", "https") or not url.host:
+    if url.scheme not in ("http", "https") or not url.raw_host:
         raise AddressRejected(f"not an http(s) URL: {address!r}")
+    if why := host_problem(url.raw_host):
+        raise AddressRejected(f"host {url.raw_host!r} {why}")
     # aiohttp connects to literal IPs without asking the resolver, so check them here.
-    if not allow_private_targets and (why := non_public_reason(url.host)):
-        raise AddressRejected(f"{url.host} is not a public address ({why})")
+    if not allow_private_targets and (why := non_public_reason(url.raw_host)):
+        raise AddressRejected(f"{url.raw_host} is not a public address ({why})")
     return url
+
+
+def host_problem(host: str) -> str | None:
+    """Why `host` (a URL's host, IDNA-encoded) is refused as ambiguous, or None.
+
+    Accepted: a canonical dotted quad (`93.184.215.14`), an IPv6 literal, or a DNS
+    name. Refused: anything else that some parser reads as an IPv4 address
+    (`2130706433`, `127.1`, `0177.0.0.1`, `0x7f.1`: libc, aiohttp and Python
+    disagree about those, which is how a loopback target slips past a check),
+    names whose last label is numeric, and names that are not DNS syntax. Refused
+    whatever `allow_private_targets` says.
+    """
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        address = None
+    if isinstance(address, ipaddress.IPv6Address) or (address is not None and str(address) == host):
+        return None
+    name = host.lower().removesuffix(".")
+    labels = name.split(".")
+    if _looks_like_ipv4(name) or _NUMERIC_LABEL.fullmatch(labels[-1]):
+        return "is a numeric form of an IP address, not a dotted quad: write the address as a.b.c.d"
+    if len(name) > 253 or not all(_DNS_LABEL.fullmatch(label) for label in labels):
+        return "is not a DNS name or an IP address"
+    return None
+
+
+def _looks_like_ipv4(name: str) -> bool:
+    """True if the C library would read `name` as an IPv4 address (inet_aton's forms)."""
+    try:
+        socket.inet_aton(name)
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 def non_public_reason(host: str) -> str | None:

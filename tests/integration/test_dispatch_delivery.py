@@ -219,3 +219,29 @@ async def test_a_burst_of_concurrent_triggers_is_delivered_exactly_once(bed: Bed
     assert max(mail_sink.counts().values()) == 1 and len(mail_sink.counts()) == 150
     assert max(hook_sink.counts().values()) == 1 and len(hook_sink.counts()) == 150
     assert sorted(str(mail.message["Subject"]) for mail in mail_sink.received) == sorted(f"Order {n} paid" for n in range(150))
+
+
+async def test_with_private_targets_refused_loopback_and_numeric_hosts_fail_and_receive_nothing(
+    make_settings, mail_sink: MailSink, hook_sink: HookSink  # type: ignore[no-untyped-def]
+) -> None:
+    config = delivery_config(mail_sink.port).replace("allow_private_targets = true", "allow_private_targets = false")
+    numeric = f"http://2130706433:{hook_sink.port}/bob"
+    async with running_bed(make_settings(config)) as bed:
+        assert bed.runtime.channels.channel("webhook").options.allow_private_targets is False  # type: ignore[union-attr]
+        users = [user("alice", hook=hook_sink.url("alice")), user("bob", hook=numeric)]
+        await bed.apply(catalog(users, [member("alice", "webhook"), member("bob", "webhook")],
+                                [event(notifications=[notification(templates={})])]))
+        occurrence_id = await bed.trigger(body={"context": {"order_id": 7}})
+        occurrence, deliveries = await bed.settled(occurrence_id)
+    assert occurrence["status"] == "completed"
+    rows = by_address(deliveries)
+    assert {address: (row["status"], row["reason"], row["attempts"]) for address, row in rows.items()} == {
+        hook_sink.url("alice"): ("failed", "address_rejected", 1),
+        numeric: ("failed", "address_rejected", 1),
+    }
+    assert rows[hook_sink.url("alice")]["last_error"] == "address_rejected: 127.0.0.1 is not a public address (loopback)"
+    assert rows[numeric]["last_error"] == (
+        "address_rejected: host '2130706433' is a numeric form of an IP address, not a dotted quad:"
+        " write the address as a.b.c.d"
+    )
+    assert hook_sink.received == []

@@ -12,7 +12,18 @@ import pytest
 from plugin_sinks import WebhookSink, free_port
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from clarion_channels.webhook import WebhookChannel, non_public_reason, retry_after_seconds
+import socket
+
+from aiohttp.abc import AbstractResolver, ResolveResult
+
+from clarion_channels.webhook import (
+    PublicAddressResolver,
+    TargetRefused,
+    WebhookChannel,
+    host_problem,
+    non_public_reason,
+    retry_after_seconds,
+)
 from clarion_plugins import ChannelConfigError, Delivered, PermanentFailure, PluginManager, TransientFailure
 from clarion_plugins.testing import outbound_message
 
@@ -225,6 +236,85 @@ async def test_private_targets_are_refused_unless_allowed(
 
     assert isinstance(result, PermanentFailure)
     assert result.reason.startswith("address_rejected: ")
+    assert webhook_sink.received == []
+
+
+NUMERIC_HOSTS = ["2130706433", "127.1", "0177.0.0.1", "0x7f.1", "0x7f000001", "127.0.0.1.", "017700000001"]
+
+
+@pytest.mark.parametrize("allow_private_targets", [False, True])
+@pytest.mark.parametrize("host", NUMERIC_HOSTS)
+async def test_numeric_looking_hosts_are_refused_by_the_channel_itself(
+    webhook_sink: WebhookSink, open_webhook_channel, host: str, allow_private_targets: bool
+) -> None:
+    channel = await open_webhook_channel(allow_private_targets=allow_private_targets)
+
+    result = await channel.send(outbound_message(address=webhook_sink.url(host=host)))
+
+    assert result == PermanentFailure(
+        f"address_rejected: host {host!r} is a numeric form of an IP address, not a dotted quad:"
+        " write the address as a.b.c.d"
+    )
+    assert webhook_sink.received == []
+
+
+@pytest.mark.parametrize(
+    ("host", "problem"),
+    [
+        ("93.184.215.14", None),
+        ("::1", None),
+        ("example.com", None),
+        ("xn--bcher-kva.example", None),
+        ("hooks_1.example.com", None),
+        ("0x.example", None),
+        ("1.2.3.4.5", "is a numeric form of an IP address, not a dotted quad: write the address as a.b.c.d"),
+        ("010.0.0.1", "is a numeric form of an IP address, not a dotted quad: write the address as a.b.c.d"),
+        ("-bad-.example", "is not a DNS name or an IP address"),
+        ("a" * 64 + ".example", "is not a DNS name or an IP address"),
+    ],
+)
+def test_host_problem(host: str, problem: str | None) -> None:
+    assert host_problem(host) == problem
+
+
+class TwoAddressResolver(AbstractResolver):
+    """Answers every name with a public address first and the loopback sink second."""
+
+    def __init__(self, *_: Any, **__: Any) -> None:
+        self.asked: list[str] = []
+
+    async def resolve(self, host: str, port: int = 0, family: int = socket.AF_INET) -> list[ResolveResult]:
+        self.asked.append(host)
+        return [
+            ResolveResult(hostname=host, host=address, port=port, family=socket.AF_INET, proto=0,
+                          flags=socket.AI_NUMERICHOST)
+            for address in ("93.184.215.14", "127.0.0.1")
+        ]
+
+    async def close(self) -> None:
+        pass
+
+
+async def test_every_address_a_name_resolves_to_is_checked() -> None:
+    resolver = PublicAddressResolver(TwoAddressResolver())
+    with pytest.raises(TargetRefused) as refused:
+        await resolver.resolve("mixed.example", 80)
+    assert str(refused.value) == "mixed.example resolves to 127.0.0.1, not a public address (loopback)"
+
+
+async def test_a_name_resolving_to_a_public_and_a_private_address_is_refused(
+    webhook_sink: WebhookSink, open_webhook_channel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import clarion_channels.webhook as webhook
+
+    monkeypatch.setattr(webhook, "DefaultResolver", TwoAddressResolver)
+    channel = await open_webhook_channel(allow_private_targets=False)
+
+    result = await channel.send(outbound_message(address=webhook_sink.url(host="mixed.example")))
+
+    assert result == PermanentFailure(
+        "address_rejected: mixed.example resolves to 127.0.0.1, not a public address (loopback)"
+    )
     assert webhook_sink.received == []
 
 
