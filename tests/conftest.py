@@ -18,8 +18,9 @@ import msgspec
 import pytest
 from litestar.testing import AsyncTestClient
 
-from clarion.app import create_app
-from clarion.db.engine import create_engine, migrate
+from clarion.http.app import create_app
+from clarion.db.engine import create_engine
+from clarion.database import migrate
 from clarion.settings import DatabaseSettings, Settings, parse_settings
 from clarion_test_support import BASE_CONFIG, ENGINE, POSTGRES_URL
 

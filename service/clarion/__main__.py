@@ -67,7 +67,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _migrate(settings: Settings, _: argparse.Namespace) -> int:
-    from clarion.db.engine import migrate, running_engine
+    from clarion.database import migrate, running_engine
 
     async def run() -> list[str]:
         async with running_engine(settings.database) as engine:
@@ -81,7 +81,7 @@ def _migrate(settings: Settings, _: argparse.Namespace) -> int:
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
-    from clarion.app import create_app
+    from clarion.http.app import create_app
     from clarion.logs import configure_logging
 
     server = settings.server
@@ -147,7 +147,7 @@ def _demo(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _with_engine(settings: Settings, work):  # type: ignore[no-untyped-def]
-    from clarion.db.engine import require_migrated, running_engine
+    from clarion.database import require_migrated, running_engine
 
     async with running_engine(settings.database):
         await require_migrated()

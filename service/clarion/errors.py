@@ -1,4 +1,4 @@
-"""The service's exception hierarchy; `clarion.app` maps it to HTTP in one place."""
+"""The service's exception hierarchy; `clarion.http.app` maps it to HTTP in one place."""
 
 
 class ClarionError(Exception):

@@ -40,10 +40,10 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from events_api_support import app_running
 from litestar import Litestar
 
-from clarion.app import create_app
+from clarion.http.app import create_app
 from clarion.catalog.services import apply_catalog, decode_catalog
 from clarion.occurrences.tables import Delivery, Occurrence
-from clarion.runtime import Runtime
+from clarion.process import Runtime
 from clarion.settings import Settings
 from clarion_test_support import REPO, clarion_command, free_port
 

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from litestar import Litestar
 
-from clarion.app import create_app
+from clarion.http.app import create_app
 from clarion.auth.grants import ALL_GRANTS, Grant
 from clarion.catalog.services import apply_catalog, decode_catalog
 from clarion.settings import Settings

@@ -19,7 +19,7 @@ import httpx
 import pytest
 from litestar import Litestar
 
-from clarion.app import create_app
+from clarion.http.app import create_app
 from clarion.auth.grants import ALL_GRANTS
 from clarion.distribution.tables import DistributionList
 from clarion.settings import Settings

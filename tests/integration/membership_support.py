@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from clarion.app import create_app
+from clarion.http.app import create_app
 from clarion.auth.grants import ALL_GRANTS, Grant
 from clarion.settings import Settings
 from events_api_support import CATALOG, Api, app_running, seed

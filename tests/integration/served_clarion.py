@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from clarion.catalog.services import apply_catalog, decode_catalog
-from clarion.db.engine import running_engine
+from clarion.database import running_engine
 from clarion.settings import DatabaseSettings
 from clarion_test_support import clarion_command, free_port
 from events_api_support import API_CONFIG, CATALOG, CHANNEL_KINDS

@@ -6,8 +6,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from events_api_support import ORDER_PAID, SHOP, Api, api, api_settings, app_running, seed  # noqa: F401
 
-from clarion.app import create_app
-from clarion.auth.guards import check_scope
+from clarion.http.app import create_app
+from clarion.http.guards import check_scope
 from clarion.auth.services import ApiPrincipal
 from clarion.auth.tables import ApiKey
 from clarion.errors import PermissionDenied
@@ -204,7 +204,7 @@ def test_parents_of_a_narrowed_key(
 
 @pytest.mark.no_db
 def test_unknown_grant_names_are_refused_at_definition() -> None:
-    from clarion.auth.guards import requires
+    from clarion.http.guards import requires
 
     with pytest.raises(ValueError):
         requires("event:explode")

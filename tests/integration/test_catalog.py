@@ -11,8 +11,8 @@ from catalog_fixtures import EVERY_FIELD_CATALOG, SPEC_CATALOG, catalog_copy
 from clarion.auth.tables import ApiKey
 from clarion.auth.tokens import hash_token
 from clarion.catalog.services import CatalogError, apply_catalog, decode_catalog
-from clarion.db.engine import running_engine
-from clarion.db.tables import ALL_TABLES
+from clarion.database import running_engine
+from clarion.tables import ALL_TABLES
 from clarion.distribution.tables import DistributionList, DistributionListMember, Notification, Subscription, Template
 from clarion.organizations.tables import Application, Event, Project
 from clarion.settings import DatabaseSettings

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from clarion_test_support import BASE_CONFIG
 
-from clarion.runtime import open_runtime
+from clarion.process import open_runtime
 from clarion.settings import load_settings
 
 

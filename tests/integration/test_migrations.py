@@ -3,8 +3,9 @@
 import pytest
 from piccolo.apps.migrations.tables import Migration
 
-from clarion.db.engine import bind_tables, create_engine, migrate
-from clarion.db.tables import ALL_TABLES
+from clarion.db.engine import create_engine
+from clarion.database import bind_tables, migrate
+from clarion.tables import ALL_TABLES
 from clarion.distribution.tables import Notification, Template
 from clarion.organizations.tables import Application, Event, Organization, Project
 from clarion.settings import DatabaseSettings

@@ -97,7 +97,7 @@ async def test_the_next_link_starts_with_the_public_url_whatever_the_host_header
 ) -> None:
     import httpx
 
-    from clarion.app import create_app
+    from clarion.http.app import create_app
     from events_api_support import API_CONFIG, app_running
 
     settings = make_settings(API_CONFIG, server={"public_url": "https://clarion.example.com/notify/"})

@@ -9,7 +9,7 @@ from test_catalog import CHANNEL_KINDS
 
 from clarion.auth.tables import ApiKey
 from clarion.catalog.services import apply_catalog, decode_catalog
-from clarion.db.engine import running_engine
+from clarion.database import running_engine
 from clarion.distribution.tables import Notification
 from clarion.ids import new_id
 from clarion.occurrences.retention import delete_expired

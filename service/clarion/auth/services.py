@@ -9,7 +9,7 @@ The key's `last_used_at` is not written per request: used key ids are collected
 in memory and written by one UPDATE every `LAST_USED_FLUSH_S` seconds (and once
 more at shutdown), so authentication adds no write to the hot path.
 
-`api_keys_lifespan` (registered in `clarion.app`) puts an `ApiKeys` on
+`api_keys_lifespan` (registered in `clarion.http.app`) puts an `ApiKeys` on
 `app.state.api_keys` and runs the flusher.
 """
 

@@ -2,7 +2,7 @@
 
 from clarion.channels.schemas import ChannelOut, ChannelTypeOut, PluginFailureOut, PluginOut, PluginsOut
 from clarion.pagination import Page, PageRequest, page_of_rows
-from clarion.runtime import Runtime
+from clarion.process import Runtime
 
 
 def list_channels(runtime: Runtime, page: PageRequest) -> Page[ChannelOut]:

@@ -53,7 +53,7 @@ from clarion.metrics.registry import record_delivery
 from clarion.occurrences.retention import delete_expired
 
 if TYPE_CHECKING:
-    from clarion.runtime import Runtime
+    from clarion.process import Runtime
 
 logger = logging.getLogger(__name__)
 
@@ -374,7 +374,7 @@ class Dispatcher:
         """PostgreSQL: a dedicated connection LISTENs for work announced by other processes."""
         import asyncpg
 
-        from clarion.runtime import WORK_CHANNEL
+        from clarion.process import WORK_CHANNEL
 
         signal = self.runtime.work_signal
         delay = 0.5

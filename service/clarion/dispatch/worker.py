@@ -4,8 +4,8 @@ import asyncio
 import logging
 import signal
 
-from clarion.db.engine import require_migrated
-from clarion.runtime import open_runtime
+from clarion.database import require_migrated
+from clarion.process import open_runtime
 from clarion.settings import Settings
 
 logger = logging.getLogger(__name__)

@@ -31,7 +31,7 @@ from clarion.occurrences.tables import Occurrence
 from clarion.organizations.services import EventRef, TenantDirectory
 from clarion.organizations.tables import Event
 from clarion.pagination import Page, PageRequest, page_of_query
-from clarion.runtime import Runtime
+from clarion.process import Runtime
 
 logger = logging.getLogger(__name__)
 

@@ -42,7 +42,7 @@ from clarion.occurrences.tables import Delivery
 from clarion.organizations.management import UNIQUE_VIOLATIONS, changed_fields, decode_body, exists, insert_unique
 from clarion.organizations.services import EventRef, uncached_directory
 from clarion.pagination import Page, PageRequest, page_of_query
-from clarion.runtime import Runtime
+from clarion.process import Runtime
 
 NOTIFICATION_COLUMNS = (
     Notification.id,

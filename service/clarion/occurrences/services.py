@@ -28,7 +28,7 @@ from clarion.occurrences.schemas import (
 from clarion.occurrences.tables import Delivery, Occurrence
 from clarion.organizations.services import EventRef, TenantDirectory
 from clarion.pagination import Page, PageRequest, page_of_query
-from clarion.runtime import Runtime
+from clarion.process import Runtime
 
 MAX_CORRELATION_ID = 255
 _OCCURRENCE_COLUMNS = (

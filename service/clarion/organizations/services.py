@@ -7,7 +7,7 @@ is seen within a second, and the hot trigger path does no lookup query at all.
 Unknown slugs are 404 naming the first level that does not exist.
 
 Controllers get the process's directory as the `tenants` dependency
-(`provide_tenants`, registered in `clarion.app`).
+(`provide_tenants`, registered in `clarion.http.app`).
 """
 
 from dataclasses import dataclass

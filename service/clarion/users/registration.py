@@ -18,7 +18,7 @@ from clarion.db.engine import write_transaction
 from clarion.distribution.tables import DistributionList, DistributionListMember, Notification, Subscription
 from clarion.errors import Conflict
 from clarion.organizations.services import TenantDirectory
-from clarion.runtime import Runtime
+from clarion.process import Runtime
 from clarion.users.addresses import address_kind
 from clarion.users.schemas import (
     AddressOut,

@@ -20,7 +20,7 @@ from clarion.errors import BadRequest, Conflict, NotFound, PermissionDenied
 from clarion.occurrences.tables import Delivery
 from clarion.organizations.services import TenantDirectory
 from clarion.pagination import Page, PageRequest, page_of_query
-from clarion.runtime import Runtime
+from clarion.process import Runtime
 from clarion.users.addresses import address_kind
 from clarion.users.schemas import (
     CUSTOM_FIELDS_MODES,

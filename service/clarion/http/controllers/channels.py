@@ -6,13 +6,13 @@ from litestar import Controller, Request, Response, get
 from litestar.params import FromPath
 
 from clarion.auth.grants import Grant
-from clarion.auth.guards import requires
-from clarion.auth.middleware import API_KEY_REQUIRED
+from clarion.http.guards import requires
+from clarion.http.authentication import API_KEY_REQUIRED
 from clarion.channels import services
 from clarion.channels.schemas import ChannelOut, PluginsOut
 from clarion.organizations.services import Tenants
 from clarion.pagination import LINK_HEADER, PAGINATION, RequestedPage, list_response
-from clarion.runtime import RuntimeDependency
+from clarion.process import RuntimeDependency
 
 READ = [requires(Grant.ORGANIZATION_READ)]
 

@@ -22,14 +22,14 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.params import FromPath
 
 from clarion.auth.grants import Grant
-from clarion.auth.guards import principal_of, requires
-from clarion.auth.middleware import API_KEY_REQUIRED
+from clarion.http.guards import principal_of, requires
+from clarion.http.authentication import API_KEY_REQUIRED
 from clarion.errors import PermissionDenied
-from clarion.events.controllers import EventController
+from clarion.http.controllers.events import EventController
 from clarion.organizations import management
 from clarion.organizations.schemas import ApplicationOut, EventDetailOut, ProjectOut
 from clarion.organizations.services import Tenants
-from clarion.requests import read_body
+from clarion.http.body import read_body
 
 ADMIN = requires(Grant.ADMIN)
 

@@ -4,7 +4,7 @@ Usage, on each handler (a guard on the controller would also guard Litestar's
 automatic `OPTIONS` handler)::
 
     from clarion.auth.grants import Grant
-    from clarion.auth.guards import requires
+    from clarion.http.guards import requires
 
     @get("/api/o/{org:str}/p/{prj:str}/d/", guards=[requires(Grant.DISTRIBUTIONLIST_READ)])
     @post("/api/o/{org:str}/u/", guards=[requires(Grant.USER_WRITE, parents="write")])

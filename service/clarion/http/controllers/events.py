@@ -6,15 +6,15 @@ from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, HeaderParameter, QueryParameter
 
 from clarion.auth.grants import Grant
-from clarion.auth.guards import principal_of, requires
-from clarion.auth.middleware import API_KEY_REQUIRED
+from clarion.http.guards import principal_of, requires
+from clarion.http.authentication import API_KEY_REQUIRED
 from clarion.events import services
 from clarion.events.schemas import EventOut, TriggerResponse
 from clarion.events.services import EventPath
 from clarion.organizations.services import Tenants
 from clarion.pagination import LINK_HEADER, PAGINATION, RequestedPage, list_response
-from clarion.requests import read_body
-from clarion.runtime import RuntimeDependency
+from clarion.http.body import read_body
+from clarion.process import RuntimeDependency
 
 REPLAYED_HEADER = "Idempotent-Replayed"
 

@@ -6,15 +6,15 @@ from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, QueryParameter
 
 from clarion.auth.grants import Grant
-from clarion.auth.guards import requires
-from clarion.auth.middleware import API_KEY_REQUIRED
+from clarion.http.guards import requires
+from clarion.http.authentication import API_KEY_REQUIRED
 from clarion.events.services import decode_trigger_request
 from clarion.occurrences import services
 from clarion.occurrences.schemas import OccurrenceDetail, OccurrenceOut, PreviewOut
 from clarion.organizations.services import Tenants
 from clarion.pagination import PAGINATION, RequestedPage, list_response
-from clarion.requests import read_body
-from clarion.runtime import RuntimeDependency
+from clarion.http.body import read_body
+from clarion.process import RuntimeDependency
 
 
 class OccurrenceController(Controller):

@@ -16,23 +16,23 @@ from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.plugins import InitPlugin
 
-from clarion.auth.key_controllers import ApiKeyController
-from clarion.auth.middleware import OPENAPI_COMPONENTS, ApiKeyAuthenticationMiddleware
+from clarion.http.controllers.keys import ApiKeyController
+from clarion.http.authentication import OPENAPI_COMPONENTS, ApiKeyAuthenticationMiddleware
 from clarion.auth.services import api_keys_lifespan
-from clarion.channels.controllers import ChannelController, PluginController
-from clarion.distribution.controllers import DistributionListController, SubscriptionController
+from clarion.http.controllers.channels import ChannelController, PluginController
+from clarion.http.controllers.distribution import DistributionListController, SubscriptionController
 from clarion.errors import ClarionError
-from clarion.metrics.controllers import MetricsController
-from clarion.notifications.controllers import NotificationController
-from clarion.occurrences.controllers import OccurrenceController
-from clarion.organizations.controllers import OrganizationController
-from clarion.organizations.management_controllers import EventManagementController
+from clarion.http.controllers.metrics import MetricsController
+from clarion.http.controllers.notifications import NotificationController
+from clarion.http.controllers.occurrences import OccurrenceController
+from clarion.http.controllers.organizations import OrganizationController
+from clarion.http.controllers.management import EventManagementController
 from clarion.organizations.services import provide_tenants
-from clarion.runtime import Runtime, open_runtime
+from clarion.process import Runtime, open_runtime
 from clarion.settings import Settings
-from clarion.system.controllers import HealthController
-from clarion.system.ping import PingController
-from clarion.users.controllers import RegistrationController, UserController
+from clarion.http.controllers.health import HealthController
+from clarion.http.controllers.ping import PingController
+from clarion.http.controllers.users import RegistrationController, UserController
 
 ROUTE_HANDLERS = [
     HealthController,

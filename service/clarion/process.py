@@ -12,7 +12,8 @@ from litestar.params import SkipValidation
 from clarion.channels.registry import load_plugins
 from clarion.channels.reload import ConfigReloader, reloading
 from clarion.channels.runtime import ChannelSet
-from clarion.db.engine import ClarionEngine, running_engine
+from clarion.db.engine import ClarionEngine
+from clarion.database import running_engine
 from clarion.db.postgres import ClarionPostgresEngine
 from clarion.dispatch.dispatcher import Dispatcher, dispatching
 from clarion.dispatch.signals import WorkSignal

@@ -6,12 +6,12 @@ from litestar import Controller, Request, Response, delete, get, patch, post, pu
 from litestar.params import FromPath, QueryParameter
 
 from clarion.auth.grants import Grant
-from clarion.auth.guards import principal_of, requires
-from clarion.auth.middleware import API_KEY_REQUIRED
+from clarion.http.guards import principal_of, requires
+from clarion.http.authentication import API_KEY_REQUIRED
 from clarion.organizations.services import Tenants
 from clarion.pagination import LINK_HEADER, PAGINATION, RequestedPage, list_response
-from clarion.requests import read_body
-from clarion.runtime import RuntimeDependency
+from clarion.http.body import read_body
+from clarion.process import RuntimeDependency
 from clarion.users import registration, services
 from clarion.users.schemas import AddressOut, AssignmentOut, RegisterResponse, UnregisterResponse, UserOut
 

@@ -7,10 +7,10 @@ from litestar import Controller, Request, Response, get
 from litestar.params import FromPath
 
 from clarion.auth.grants import Grant
-from clarion.auth.guards import principal_of, requires
-from clarion.auth.middleware import API_KEY_REQUIRED
+from clarion.http.guards import principal_of, requires
+from clarion.http.authentication import API_KEY_REQUIRED
 from clarion.organizations import services
-from clarion.organizations.management_controllers import ProjectManagementHandlers
+from clarion.http.controllers.management import ProjectManagementHandlers
 from clarion.organizations.schemas import ApplicationOut, OrganizationOut, ProjectOut
 from clarion.organizations.services import Tenants
 from clarion.pagination import LINK_HEADER, PAGINATION, RequestedPage, list_response

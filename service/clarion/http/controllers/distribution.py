@@ -6,13 +6,13 @@ from litestar import Controller, Request, Response, delete, get, post
 from litestar.params import FromPath, QueryParameter
 
 from clarion.auth.grants import Grant
-from clarion.auth.guards import principal_of, requires
-from clarion.auth.middleware import API_KEY_REQUIRED
+from clarion.http.guards import principal_of, requires
+from clarion.http.authentication import API_KEY_REQUIRED
 from clarion.distribution import services
 from clarion.distribution.schemas import AddResult, ListOut, MemberOut, SubscriptionOut, Unsubscribed
 from clarion.organizations.services import Tenants
 from clarion.pagination import LINK_HEADER, PAGINATION, RequestedPage, list_response
-from clarion.requests import read_body
+from clarion.http.body import read_body
 
 READ = [requires(Grant.DISTRIBUTIONLIST_READ)]
 # An application key manages the lists pinned to its application, which live at project level.

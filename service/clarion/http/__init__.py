@@ -1,0 +1,1 @@
+"""The HTTP edge: the Litestar app, its controllers, authentication, body decoding, pagination."""
