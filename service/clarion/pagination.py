@@ -10,11 +10,10 @@ them). Pagination is keyset-based: the list is ordered by one
 column whose values are unique within it (a slug, a ULID, an id), so pages
 stay stable while rows are added.
 
-Use in a controller and a service (three steps)::
+Use in a controller (`clarion.http.pagination`) and a service (this module)::
 
-    from clarion.pagination import (
-        LINK_HEADER, PAGINATION, Page, PageRequest, RequestedPage, list_response, page_of_query,
-    )
+    from clarion.http.pagination import LINK_HEADER, PAGINATION, RequestedPage, list_response
+    from clarion.pagination import Page, PageRequest, page_of_query
 
     class ThingController(Controller):
         dependencies = PAGINATION            # provides `page: PageRequest` from ?limit= / ?cursor=
@@ -40,14 +39,9 @@ import base64
 import binascii
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, Generic, TypeVar
-from urllib.parse import urlencode
+from typing import Any, Generic, TypeVar
 
 import msgspec
-from litestar import Request, Response
-from litestar.datastructures import ResponseHeader
-from litestar.di import NamedDependency, Provide
-from litestar.params import QueryParameter, SkipValidation
 from piccolo.columns import Column
 from piccolo.query import Select
 
@@ -80,35 +74,6 @@ class Page(Generic[T]):
 
     def map(self, convert: Callable[[T], U]) -> "Page[U]":
         return Page([convert(item) for item in self.items], self.next_cursor, self.limit)
-
-
-def provide_page_request(
-    limit: Annotated[
-        int, QueryParameter(name="limit", ge=1, le=MAX_LIMIT, description=f"items per page, 1–{MAX_LIMIT}")
-    ] = DEFAULT_LIMIT,
-    cursor: Annotated[
-        str | None,
-        QueryParameter(
-            name="cursor",
-            max_length=MAX_CURSOR_LENGTH,
-            description='opaque; taken from the `Link: <…>; rel="next"` header of the previous page',
-        ),
-    ] = None,
-) -> PageRequest:
-    return PageRequest(limit=limit, cursor=cursor or None)
-
-
-# `dependencies = PAGINATION` on a controller (or handler) gives handlers a `page: RequestedPage`.
-PAGINATION = {"page": Provide(provide_page_request, sync_to_thread=False)}
-RequestedPage = NamedDependency[SkipValidation[PageRequest]]
-# `response_headers=LINK_HEADER` on a list handler documents the `Link` header in the OpenAPI schema.
-LINK_HEADER = [
-    ResponseHeader(
-        name="Link",
-        documentation_only=True,
-        description='RFC 8288 `<URL of the next page>; rel="next"`, present only when more items exist',
-    )
-]
 
 
 def encode_cursor(value: SortKey) -> str:
@@ -155,29 +120,3 @@ def page_from_fetched(rows: list[T], page: PageRequest, *, key: Callable[[T], So
         return Page(rows, None, page.limit)
     items = rows[: page.limit]
     return Page(items, encode_cursor(key(items[-1])), page.limit)
-
-
-def next_link(request: Request[Any, Any, Any], page: Page[Any]) -> str | None:
-    """The RFC 8288 `Link` header value pointing at the next page, or None on the last page."""
-    if page.next_cursor is None:
-        return None
-    query = [(name, value) for name, value in request.query_params.multi_items() if name not in ("cursor", "limit")]
-    query += [("cursor", page.next_cursor), ("limit", str(page.limit))]
-    raw_path = request.scope.get("raw_path")  # as the client sent it (Litestar strips a trailing slash)
-    path = raw_path.decode("latin-1") if raw_path else ""
-    if public_url := _public_url(request):  # never the Host header the client chose
-        return f'<{public_url.rstrip("/")}{path}?{urlencode(query)}>; rel="next"'
-    url = request.url.with_replacements(path=path, query=urlencode(query))
-    return f'<{url}>; rel="next"'
-
-
-def _public_url(request: Request[Any, Any, Any]) -> str | None:
-    """`server.public_url` of the running app, if set."""
-    runtime = request.app.state.get("runtime")
-    return runtime.settings.server.public_url if runtime is not None else None
-
-
-def list_response(page: Page[T], request: Request[Any, Any, Any]) -> Response[list[T]]:
-    """The page's items as a bare JSON array, with the `Link` header when there is a next page."""
-    link = next_link(request, page)
-    return Response(page.items, headers={"Link": link} if link else None)

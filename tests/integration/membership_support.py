@@ -99,7 +99,7 @@ class MembersApi(Api):
         return next(row["id"] for row in rows if row["name"] == name)
 
     async def notification_id(self, name: str) -> int:
-        from clarion.distribution.tables import Notification
+        from clarion.notifications.tables import Notification
 
         row = await Notification.select(Notification.id).where(Notification.name == name).first()
         assert row is not None

@@ -13,8 +13,10 @@ from clarion.auth.tokens import hash_token
 from clarion.catalog.services import CatalogError, apply_catalog, decode_catalog
 from clarion.database import running_engine
 from clarion.tables import ALL_TABLES
-from clarion.distribution.tables import DistributionList, DistributionListMember, Notification, Subscription, Template
-from clarion.organizations.tables import Application, Event, Project
+from clarion.distribution.tables import DistributionList, DistributionListMember
+from clarion.notifications.tables import Notification, Subscription, Template
+from clarion.events.tables import Event
+from clarion.organizations.tables import Application, Project
 from clarion.settings import DatabaseSettings
 from clarion.users.tables import Address, Assignment, User
 

@@ -27,7 +27,7 @@ from standardwebhooks import Webhook
 
 from clarion.dispatch.dispatcher import Dispatcher
 from clarion.occurrences.tables import Occurrence
-from clarion.organizations.tables import Event
+from clarion.events.tables import Event
 from clarion.settings import parse_settings
 
 SECRET = "whsec_" + "c2VjcmV0LWtleS1vZi1hbGljZQ=="

@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 from delivery_support import Bed, HookSink, MailSink, bed, bed_config, catalog, event, hook_sink, mail_sink, member, notification, user  # noqa: F401
 
-from clarion.distribution.tables import Notification, Subscription
+from clarion.notifications.tables import Notification, Subscription
 from clarion.users.tables import Assignment
 
 Pair = tuple[str, str]

@@ -8,7 +8,7 @@ import pytest
 from events_api_support import ORDER_PAID, SHOP, Api, api, api_settings  # noqa: F401
 
 from clarion.occurrences.tables import Occurrence
-from clarion.organizations.tables import Event
+from clarion.events.tables import Event
 
 EVENT_FIELDS = {"name", "slug", "description", "active", "locked", "paused"}
 

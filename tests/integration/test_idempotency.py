@@ -8,7 +8,8 @@ import pytest
 from events_api_support import ORDER_PAID, SHOP, Api, api, api_settings  # noqa: F401
 
 from clarion.events import services
-from clarion.occurrences.tables import IdempotencyRecord, Occurrence
+from clarion.events.tables import IdempotencyRecord
+from clarion.occurrences.tables import Occurrence
 
 BODY = {"context": {"order_id": 7}, "options": {"channels": ["email"]}}
 

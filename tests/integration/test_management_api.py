@@ -6,7 +6,8 @@ import time
 import pytest
 
 from clarion.occurrences.tables import Occurrence
-from clarion.organizations.tables import Event, Project
+from clarion.events.tables import Event
+from clarion.organizations.tables import Project
 from management_support import ORDER_PAID, SHOP, WEB, mapi, send  # noqa: F401
 
 NEW_PROJECT = {"slug": "data", "name": "Data"}

@@ -6,8 +6,9 @@ from piccolo.apps.migrations.tables import Migration
 from clarion.db.engine import create_engine
 from clarion.database import bind_tables, migrate
 from clarion.tables import ALL_TABLES
-from clarion.distribution.tables import Notification, Template
-from clarion.organizations.tables import Application, Event, Organization, Project
+from clarion.notifications.tables import Notification, Template
+from clarion.events.tables import Event
+from clarion.organizations.tables import Application, Organization, Project
 from clarion.settings import DatabaseSettings
 
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from clarion.distribution.tables import Notification, Template
+from clarion.notifications.tables import Notification, Template
 from management_support import ORDER_PAID, SHOP, WEB, list_ids, mapi, send  # noqa: F401
 
 N = f"{ORDER_PAID}/n/"
@@ -167,7 +167,8 @@ async def test_notification_with_deliveries_cannot_be_deleted(mapi):
 
     from clarion.occurrences.tables import Delivery, Occurrence
     from clarion.users.tables import Address, Assignment, User
-    from clarion.organizations.tables import Event, Organization
+    from clarion.events.tables import Event
+    from clarion.organizations.tables import Organization
 
     pk = (await _create(mapi)).json()["id"]
     now = datetime.now(timezone.utc)

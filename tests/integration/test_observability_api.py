@@ -21,7 +21,7 @@ from delivery_support import (  # noqa: F401
 )
 
 from clarion.occurrences.tables import Delivery, Occurrence
-from clarion.organizations.tables import Event
+from clarion.events.tables import Event
 
 KEYS = [
     {"name": "reader", "grants": ["occurrence:read"]},

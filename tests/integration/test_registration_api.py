@@ -2,7 +2,7 @@
 
 import pytest
 
-from clarion.distribution.tables import Subscription
+from clarion.notifications.tables import Subscription
 from clarion.users.tables import ApplicationMembership
 from events_api_support import api_settings  # noqa: F401
 from membership_support import MembersApi, members  # noqa: F401

@@ -10,11 +10,12 @@ from test_catalog import CHANNEL_KINDS
 from clarion.auth.tables import ApiKey
 from clarion.catalog.services import apply_catalog, decode_catalog
 from clarion.database import running_engine
-from clarion.distribution.tables import Notification
+from clarion.notifications.tables import Notification
 from clarion.ids import new_id
 from clarion.occurrences.retention import delete_expired
-from clarion.occurrences.tables import Delivery, IdempotencyRecord, Occurrence
-from clarion.organizations.tables import Event
+from clarion.events.tables import IdempotencyRecord
+from clarion.occurrences.tables import Delivery, Occurrence
+from clarion.events.tables import Event
 from clarion.settings import DatabaseSettings, RetentionSettings
 from clarion.users.tables import Assignment
 

@@ -195,7 +195,8 @@ async def test_assignments(members: MembersApi) -> None:
 
 
 async def test_deleting_an_assignment_with_deliveries_keeps_their_history(members: MembersApi) -> None:
-    from clarion.distribution.tables import DistributionListMember, Notification, Subscription
+    from clarion.distribution.tables import DistributionListMember
+    from clarion.notifications.tables import Notification, Subscription
     from clarion.ids import new_id
     from clarion.occurrences.tables import Delivery, Occurrence
 
@@ -335,7 +336,8 @@ async def test_concurrent_creates_of_one_user_give_one_201_and_409s(members: Mem
 
 
 async def _membership_counts(assignment: int) -> tuple[int, int]:
-    from clarion.distribution.tables import DistributionListMember, Subscription
+    from clarion.distribution.tables import DistributionListMember
+    from clarion.notifications.tables import Subscription
 
     members = await DistributionListMember.count().where(DistributionListMember.assignment == assignment)
     subscriptions = await Subscription.count().where(Subscription.assignment == assignment)

@@ -23,15 +23,11 @@ from clarion.catalog.schemas import (
     CatalogUser,
 )
 from clarion.db.engine import write_transaction
-from clarion.distribution.tables import (
-    DistributionList,
-    DistributionListMember,
-    Notification,
-    Subscription,
-    Template,
-)
+from clarion.distribution.tables import DistributionList, DistributionListMember
+from clarion.notifications.tables import Notification, Subscription, Template
 from clarion.errors import BadRequest
-from clarion.organizations.tables import Application, Event, Organization, Project
+from clarion.events.tables import Event
+from clarion.organizations.tables import Application, Organization, Project
 from clarion.users.addresses import address_kind
 from clarion.users.tables import Address, Assignment, User
 

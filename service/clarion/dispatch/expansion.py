@@ -46,7 +46,7 @@ from clarion.rendering import (
     TemplateRenderer,
     template_context,
 )
-from clarion.distribution.tables import Template
+from clarion.notifications.tables import Template
 from clarion.events.schemas import decode_options
 from clarion.ids import new_id
 from clarion.occurrences.tables import Delivery, Occurrence

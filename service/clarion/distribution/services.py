@@ -24,7 +24,8 @@ from clarion.distribution.schemas import (
     Unsubscribed,
     UnsubscribeRequest,
 )
-from clarion.distribution.tables import DistributionList, DistributionListMember, Notification, Subscription
+from clarion.distribution.tables import DistributionList, DistributionListMember
+from clarion.notifications.tables import Notification, Subscription
 from clarion.errors import BadRequest, Conflict, NotFound, PermissionDenied
 from clarion.organizations.services import ProjectRef, TenantDirectory
 from clarion.organizations.tables import Application

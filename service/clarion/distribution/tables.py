@@ -1,9 +1,9 @@
-"""Who hears an event: distribution lists, notifications, subscriptions, templates."""
+"""Distribution lists of a project and their members."""
 
-from piccolo.columns import JSON, Boolean, ForeignKey, Text, Timestamptz, Varchar
+from piccolo.columns import ForeignKey, Timestamptz, Varchar
 from piccolo.table import Table
 
-from clarion.organizations.tables import Application, Event, Project
+from clarion.organizations.tables import Application, Project
 from clarion.users.tables import Assignment
 
 
@@ -16,47 +16,9 @@ class DistributionList(Table):
     created = Timestamptz()
 
 
-
 class DistributionListMember(Table):
     """One assignment in a distribution list."""
 
     distribution_list = ForeignKey(DistributionList, null=False)
     assignment = ForeignKey(Assignment, null=False)
-    created = Timestamptz()
-
-
-
-class Notification(Table):
-    """Which distribution list hears an event, on which channels, in which environments."""
-
-    event = ForeignKey(Event, null=False)
-    name = Varchar(length=255)
-    distribution_list = ForeignKey(DistributionList, null=True, default=None)
-    channels = JSON(default="[]")
-    environments = JSON(default="[]")
-    context_filter = JSON(default="{}")
-    active = Boolean(default=True)
-    created = Timestamptz()
-
-
-
-class Subscription(Table):
-    """An assignment subscribed directly to a notification."""
-
-    notification = ForeignKey(Notification, null=False)
-    assignment = ForeignKey(Assignment, null=False)
-    active = Boolean(default=True)
-    created = Timestamptz()
-
-
-
-class Template(Table):
-    """Message templates per (notification, channel), or per (event, channel) when `notification` is null."""
-
-    event = ForeignKey(Event, null=False)
-    notification = ForeignKey(Notification, null=True, default=None)
-    channel = Varchar(length=63)
-    subject = Text(null=True, default=None)
-    text = Text(null=True, default=None)
-    html = Text(null=True, default=None)
     created = Timestamptz()

@@ -29,7 +29,7 @@ from clarion.ids import new_id
 from clarion.metrics.registry import record_trigger
 from clarion.occurrences.tables import Occurrence
 from clarion.organizations.services import EventRef, TenantDirectory
-from clarion.organizations.tables import Event
+from clarion.events.tables import Event
 from clarion.pagination import Page, PageRequest, page_of_query
 from clarion.process import Runtime
 

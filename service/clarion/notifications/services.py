@@ -27,7 +27,8 @@ import msgspec
 from clarion.auth.services import ApiPrincipal
 from clarion.db.engine import write_transaction
 from clarion.rendering import PARTS, TemplateParts
-from clarion.distribution.tables import DistributionList, Notification, Subscription, Template
+from clarion.distribution.tables import DistributionList
+from clarion.notifications.tables import Notification, Subscription, Template
 from clarion.errors import BadRequest, Conflict, NotFound
 from clarion.events.services import EventPath
 from clarion.notifications.schemas import (

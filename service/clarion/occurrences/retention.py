@@ -3,7 +3,8 @@
 from datetime import datetime, timedelta
 
 from clarion.db.engine import write_transaction
-from clarion.occurrences.tables import Delivery, IdempotencyRecord, Occurrence
+from clarion.events.tables import IdempotencyRecord
+from clarion.occurrences.tables import Delivery, Occurrence
 from clarion.settings import RetentionSettings
 
 FINISHED = ("completed", "failed")

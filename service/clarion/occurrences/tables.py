@@ -1,11 +1,10 @@
-"""Accepted triggers, the deliveries they expand into, and remembered idempotent answers."""
+"""Accepted triggers (occurrences) and the deliveries they expand into."""
 
 from piccolo.columns import JSON, ForeignKey, Integer, Text, Timestamptz, Varchar
 from piccolo.table import Table
 
-from clarion.auth.tables import ApiKey
-from clarion.distribution.tables import Notification
-from clarion.organizations.tables import Event
+from clarion.events.tables import Event
+from clarion.notifications.tables import Notification
 from clarion.users.tables import Assignment
 
 ID_LENGTH = 26
@@ -51,19 +50,3 @@ class Delivery(Table):
     delivered_at = Timestamptz(null=True, default=None)
     created = Timestamptz()
     updated = Timestamptz()
-
-
-
-class IdempotencyRecord(Table):
-    """The first answer to an `Idempotency-Key`, replayed for identical repeats."""
-
-    api_key = ForeignKey(ApiKey, null=False)
-    event = ForeignKey(Event, null=False)
-    key = Varchar(length=255)
-    request_hash = Varchar(length=64)
-    state = Varchar(length=16, default="in_flight")
-    response_status = Integer(null=True, default=None)
-    response_body = Text(null=True, default=None)
-    created = Timestamptz()
-    expires_at = Timestamptz()
-

@@ -33,9 +33,11 @@ from piccolo.table import Table
 
 from clarion.auth.tables import ApiKey
 from clarion.db.engine import write_transaction
-from clarion.distribution.tables import DistributionList, Notification, Subscription, Template
+from clarion.distribution.tables import DistributionList
+from clarion.notifications.tables import Notification, Subscription, Template
 from clarion.errors import BadRequest, Conflict
-from clarion.occurrences.tables import IdempotencyRecord, Occurrence
+from clarion.events.tables import IdempotencyRecord
+from clarion.occurrences.tables import Occurrence
 from clarion.organizations.schemas import (
     ApplicationOut,
     EventDetailOut,
@@ -46,7 +48,8 @@ from clarion.organizations.schemas import (
     ProjectOut,
 )
 from clarion.organizations.services import TenantDirectory, uncached_directory
-from clarion.organizations.tables import Application, Event, Project
+from clarion.events.tables import Event
+from clarion.organizations.tables import Application, Project
 from clarion.users.tables import ApplicationMembership
 
 UNIQUE_VIOLATIONS = (sqlite3.IntegrityError, asyncpg.UniqueViolationError)

@@ -22,7 +22,8 @@ from clarion.auth.services import ApiPrincipal
 from clarion.cache import TtlCache
 from clarion.errors import NotFound
 from clarion.organizations.schemas import ApplicationOut, OrganizationOut, ProjectOut
-from clarion.organizations.tables import Application, Event, Organization, Project
+from clarion.events.tables import Event
+from clarion.organizations.tables import Application, Organization, Project
 from clarion.pagination import Page, PageRequest, page_of_query
 
 SLUG_CACHE_TTL_S = 1.0

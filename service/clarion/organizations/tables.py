@@ -1,6 +1,6 @@
-"""The tenant hierarchy: Organization → Project → Application → Event."""
+"""The tenant hierarchy: Organization → Project → Application (events: `clarion.events.tables`)."""
 
-from piccolo.columns import Boolean, ForeignKey, Text, Timestamptz, Varchar
+from piccolo.columns import Boolean, ForeignKey, Timestamptz, Varchar
 from piccolo.table import Table
 
 SLUG_LENGTH = 100
@@ -26,7 +26,6 @@ class Project(Table):
     created = Timestamptz()
 
 
-
 class Application(Table):
     """A client system that triggers events."""
 
@@ -37,20 +36,3 @@ class Application(Table):
     locked = Boolean(default=False)
     paused = Boolean(default=False)
     created = Timestamptz()
-
-
-
-class Event(Table):
-    """A named thing that can happen in an application and be triggered."""
-
-    application = ForeignKey(Application, null=False)
-    slug = Varchar(length=SLUG_LENGTH)
-    name = Varchar(length=255)
-    description = Text(default="")
-    active = Boolean(default=True)
-    locked = Boolean(default=False)
-    paused = Boolean(default=False)
-    created = Timestamptz()
-
-
-

@@ -15,7 +15,8 @@ import json
 from typing import Any
 
 from clarion.db.engine import write_transaction
-from clarion.distribution.tables import DistributionList, DistributionListMember, Notification, Subscription
+from clarion.distribution.tables import DistributionList, DistributionListMember
+from clarion.notifications.tables import Notification, Subscription
 from clarion.errors import Conflict
 from clarion.organizations.services import TenantDirectory
 from clarion.process import Runtime

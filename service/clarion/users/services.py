@@ -14,7 +14,8 @@ from typing import Any
 from msgspec import UNSET
 
 from clarion.db.engine import write_transaction
-from clarion.distribution.tables import DistributionListMember, Subscription
+from clarion.distribution.tables import DistributionListMember
+from clarion.notifications.tables import Subscription
 from clarion.auth.services import ApiPrincipal
 from clarion.errors import BadRequest, Conflict, NotFound, PermissionDenied
 from clarion.occurrences.tables import Delivery

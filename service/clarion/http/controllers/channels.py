@@ -11,7 +11,7 @@ from clarion.http.authentication import API_KEY_REQUIRED
 from clarion.channels import services
 from clarion.channels.schemas import ChannelOut, PluginsOut
 from clarion.organizations.services import Tenants
-from clarion.pagination import LINK_HEADER, PAGINATION, RequestedPage, list_response
+from clarion.http.pagination import LINK_HEADER, PAGINATION, RequestedPage, list_response
 from clarion.process import RuntimeDependency
 
 READ = [requires(Grant.ORGANIZATION_READ)]

@@ -11,7 +11,7 @@ from clarion.http.authentication import API_KEY_REQUIRED
 from clarion.distribution import services
 from clarion.distribution.schemas import AddResult, ListOut, MemberOut, SubscriptionOut, Unsubscribed
 from clarion.organizations.services import Tenants
-from clarion.pagination import LINK_HEADER, PAGINATION, RequestedPage, list_response
+from clarion.http.pagination import LINK_HEADER, PAGINATION, RequestedPage, list_response
 from clarion.http.body import read_body
 
 READ = [requires(Grant.DISTRIBUTIONLIST_READ)]

@@ -12,7 +12,7 @@ from clarion.events import services
 from clarion.events.schemas import EventOut, TriggerResponse
 from clarion.events.services import EventPath
 from clarion.organizations.services import Tenants
-from clarion.pagination import LINK_HEADER, PAGINATION, RequestedPage, list_response
+from clarion.http.pagination import LINK_HEADER, PAGINATION, RequestedPage, list_response
 from clarion.http.body import read_body
 from clarion.process import RuntimeDependency
 

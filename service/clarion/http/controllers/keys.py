@@ -14,7 +14,7 @@ from clarion.auth.grants import Grant
 from clarion.http.guards import principal_of, requires
 from clarion.auth.keys import KeyCreatedOut, KeyOut
 from clarion.http.authentication import API_KEY_REQUIRED
-from clarion.pagination import LINK_HEADER, PAGINATION, RequestedPage, list_response
+from clarion.http.pagination import LINK_HEADER, PAGINATION, RequestedPage, list_response
 from clarion.http.body import read_body
 
 ADMIN = [requires(Grant.ADMIN, parents="write")]

@@ -11,7 +11,7 @@ from clarion.http.authentication import API_KEY_REQUIRED
 from clarion.events.services import EventPath
 from clarion.notifications import services
 from clarion.notifications.schemas import NotificationDetailOut, NotificationOut, TemplateOut
-from clarion.pagination import LINK_HEADER, PAGINATION, RequestedPage, list_response
+from clarion.http.pagination import LINK_HEADER, PAGINATION, RequestedPage, list_response
 from clarion.http.body import read_body
 from clarion.process import RuntimeDependency
 

@@ -12,7 +12,7 @@ from clarion.events.services import decode_trigger_request
 from clarion.occurrences import services
 from clarion.occurrences.schemas import OccurrenceDetail, OccurrenceOut, PreviewOut
 from clarion.organizations.services import Tenants
-from clarion.pagination import PAGINATION, RequestedPage, list_response
+from clarion.http.pagination import PAGINATION, RequestedPage, list_response
 from clarion.http.body import read_body
 from clarion.process import RuntimeDependency
 

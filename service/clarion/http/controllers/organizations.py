@@ -13,7 +13,7 @@ from clarion.organizations import services
 from clarion.http.controllers.management import ProjectManagementHandlers
 from clarion.organizations.schemas import ApplicationOut, OrganizationOut, ProjectOut
 from clarion.organizations.services import Tenants
-from clarion.pagination import LINK_HEADER, PAGINATION, RequestedPage, list_response
+from clarion.http.pagination import LINK_HEADER, PAGINATION, RequestedPage, list_response
 
 READ = [requires(Grant.ORGANIZATION_READ)]
 
