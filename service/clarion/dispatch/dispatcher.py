@@ -290,6 +290,10 @@ class Dispatcher:
         return max(self._capacity(channel) - self._in_flight[channel], 0)
 
     async def _claim_due_deliveries(self) -> int:
+        if self.writer.failing:
+            # Results cannot be recorded: take on no new sends (a delivery whose result waits may
+            # have lost its lease if renewals failed too; claiming it would send it twice).
+            return 0
         due = await self.claims.due_by_channel()
         wanted: dict[str, int] = {}
         for channel, count in due.items():

@@ -250,6 +250,8 @@ class OutcomeWriter:
         self.postgres = postgres
         self.on_written = on_written
         self._queue: list[Outcome] = []
+        self._writing = 0  # outcomes of the batch being written (or waiting to be retried)
+        self._failing = False
         self._ready = asyncio.Event()
         self._closing = False
         self._task: asyncio.Task[None] | None = None
@@ -263,7 +265,17 @@ class OutcomeWriter:
 
     @property
     def backlog(self) -> int:
-        return len(self._queue)
+        """Outcomes not yet recorded: queued, or in a batch being written or retried.
+
+        The dispatcher keeps renewing leases while this is not 0, so a delivery whose result
+        waits for the database is not claimed (and sent) again meanwhile.
+        """
+        return len(self._queue) + self._writing
+
+    @property
+    def failing(self) -> bool:
+        """True from a failed write until a write succeeds: the dispatcher claims no new sends meanwhile."""
+        return self._failing
 
     async def close(self) -> None:
         """Write what is queued, then stop."""
@@ -281,7 +293,11 @@ class OutcomeWriter:
                 self._ready.clear()
                 continue
             batch, self._queue = self._queue, []
-            await self._write(batch)
+            self._writing = len(batch)
+            try:
+                await self._write(batch)
+            finally:
+                self._writing = 0
 
     async def _write(self, batch: list[Outcome]) -> None:
         delay = _WRITE_RETRY_FIRST_S
@@ -291,6 +307,7 @@ class OutcomeWriter:
             try:
                 completed = await write_outcomes(batch, worker_id=self.worker_id, postgres=self.postgres)
             except Exception:
+                self._failing = True
                 if self._closing and tries >= _WRITE_TRIES_WHEN_CLOSING:
                     logger.exception("could not record %d send results; their leases will expire and "
                                      "those messages will be sent again", len(batch))
@@ -299,6 +316,7 @@ class OutcomeWriter:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, _WRITE_RETRY_MAX_S)
                 continue
+            self._failing = False
             try:
                 self.on_written(batch, completed)
             except Exception:
