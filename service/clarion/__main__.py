@@ -105,7 +105,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _worker(settings: Settings, _: argparse.Namespace) -> int:
-    from clarion.dispatch.worker import run_worker
+    from clarion.process import run_worker
     from clarion.logs import configure_logging
 
     configure_logging(settings.logging)

@@ -1,51 +1,44 @@
-"""What one Clarion process runs: the database engine, the channels, the dispatcher."""
+"""What one Clarion process runs, built in one place: the engine, channels, renderer, dispatcher.
 
+`open_runtime` starts them in order and stops them in reverse; `clarion serve`
+(through the HTTP app's lifespan) and `clarion worker` (`run_worker`) are its
+two users. Everything else is handed the parts it uses, never the whole.
+"""
+
+import asyncio
 import contextlib
 import logging
+import signal
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from clarion_plugins import PluginManager
-from litestar.di import NamedDependency
-from litestar.params import SkipValidation
 
 from clarion.channels.registry import load_plugins
 from clarion.channels.reload import ConfigReloader, reloading
 from clarion.channels.runtime import ChannelSet
+from clarion.database import require_migrated, running_engine
 from clarion.db.engine import ClarionEngine
-from clarion.database import running_engine
-from clarion.db.postgres import ClarionPostgresEngine
-from clarion.dispatch.dispatcher import Dispatcher, dispatching
-from clarion.dispatch.signals import WorkSignal
+from clarion.dispatch.dispatcher import Dispatcher
 from clarion.rendering import RenderLimits, TemplateRenderer
-from clarion.settings import Settings
+from clarion.settings import Settings, TemplateSettings
+from clarion.work import WorkAnnouncer, WorkSignal
 
 logger = logging.getLogger(__name__)
-
-# The PostgreSQL LISTEN/NOTIFY channel on which new work is announced.
-WORK_CHANNEL = "clarion_work"
 
 
 @dataclass
 class Runtime:
+    """The long-lived objects of one process."""
+
     settings: Settings
     engine: ClarionEngine
     plugins: PluginManager
     channels: ChannelSet
-    work_signal: WorkSignal
-    renderer: TemplateRenderer = field(init=False)
-    dispatcher: Dispatcher | None = field(default=None, init=False)
-    """The dispatcher this process runs, if any (set by `dispatching`)."""
-
-    def __post_init__(self) -> None:
-        templates = self.settings.templates
-        limits = RenderLimits(
-            max_bytes=templates.max_bytes,
-            max_output_bytes=templates.max_output_bytes,
-            render_timeout_s=templates.render_timeout_s,
-            worker_memory_mb=templates.worker_memory_mb,
-        )
-        self.renderer = TemplateRenderer(limits, workers=templates.workers)
+    renderer: TemplateRenderer
+    work: WorkAnnouncer
+    dispatcher: Dispatcher | None = field(default=None)
+    """The dispatcher this process runs, if any."""
 
     def use_settings(self, settings: Settings) -> None:
         """Adopt a reloaded configuration (only its channels differ from what is running)."""
@@ -53,9 +46,16 @@ class Runtime:
 
     async def announce_work(self) -> None:
         """Wake this process's dispatcher now, and on PostgreSQL every other process's too."""
-        self.work_signal.notify()
-        if isinstance(self.engine, ClarionPostgresEngine):
-            await self.engine.run_ddl(f"NOTIFY {WORK_CHANNEL}")
+        await self.work.announce()
+
+
+def render_limits(templates: TemplateSettings) -> RenderLimits:
+    return RenderLimits(
+        max_bytes=templates.max_bytes,
+        max_output_bytes=templates.max_output_bytes,
+        render_timeout_s=templates.render_timeout_s,
+        worker_memory_mb=templates.worker_memory_mb,
+    )
 
 
 @contextlib.asynccontextmanager
@@ -67,15 +67,65 @@ async def open_runtime(settings: Settings, *, dispatcher: bool) -> AsyncIterator
     async with running_engine(settings.database) as engine:
         channels = ChannelSet(plugins)
         await channels.apply(settings.channels)
-        runtime = Runtime(settings, engine, plugins, channels, WorkSignal())
+        renderer = TemplateRenderer(render_limits(settings.templates), workers=settings.templates.workers)
+        work = WorkAnnouncer(WorkSignal(), engine)
+        runtime = Runtime(settings, engine, plugins, channels, renderer, work)
         reloader = ConfigReloader(settings, channels, on_reload=runtime.use_settings)
         try:
-            async with reloading(reloader), dispatching(runtime, enabled=dispatcher):
+            async with reloading(reloader), _dispatching(runtime, enabled=dispatcher):
                 yield runtime
         finally:
-            await runtime.renderer.close()
+            await renderer.close()
             await channels.aclose()
 
 
-# How a handler asks for the process's runtime: `runtime: RuntimeDependency`.
-RuntimeDependency = NamedDependency[SkipValidation[Runtime]]
+def new_dispatcher(runtime: Runtime) -> Dispatcher:
+    """A dispatcher (not started) on `runtime`'s channels, renderer and work signal."""
+    return Dispatcher(
+        runtime.settings,
+        channels=runtime.channels,
+        renderer=runtime.renderer,
+        work=runtime.work,
+        postgres=runtime.engine.engine_type == "postgres",
+    )
+
+
+@contextlib.asynccontextmanager
+async def _dispatching(runtime: Runtime, *, enabled: bool) -> AsyncIterator[None]:
+    """Run a dispatcher for `runtime` while inside (if `enabled`); stop it gracefully on the way out."""
+    if not enabled:
+        yield
+        return
+    dispatcher = new_dispatcher(runtime)
+    runtime.dispatcher = dispatcher
+    await dispatcher.start()
+    try:
+        yield
+    finally:
+        await dispatcher.stop()
+        runtime.dispatcher = None
+
+
+async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """`clarion worker`: dispatch until SIGTERM or SIGINT (or `stop` is set), then stop gracefully:
+    sends in flight finish, their results are recorded, leases are given back."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    handled = []
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(signum, stop.set)
+            handled.append(signum)
+        except (NotImplementedError, RuntimeError):  # not the main thread, or no signals here
+            pass
+    try:
+        async with open_runtime(settings, dispatcher=True) as runtime:
+            await require_migrated()
+            assert runtime.dispatcher is not None
+            logger.info("worker %s dispatching from %s", runtime.dispatcher.worker_id,
+                        settings.database.url.split(":", 1)[0])
+            await stop.wait()
+            logger.info("worker stopping")
+    finally:
+        for signum in handled:
+            loop.remove_signal_handler(signum)

@@ -25,7 +25,7 @@ from delivery_support import (  # noqa: F401
 )
 from standardwebhooks import Webhook
 
-from clarion.dispatch.dispatcher import Dispatcher
+from clarion.process import new_dispatcher
 from clarion.occurrences.tables import Occurrence
 from clarion.events.tables import Event
 from clarion.settings import parse_settings
@@ -189,7 +189,7 @@ async def test_leases_are_renewed_while_a_slow_send_is_in_hand(make_settings, ma
     mail_sink.delay_s = 2.5
     async with running_bed(make_settings(delivery_config(mail_sink.port, lease_s=1))) as bed:
         await bed.apply(catalog([user("alice")], [member("alice")], [event()]))
-        async with Dispatcher(bed.runtime) as rival:
+        async with new_dispatcher(bed.runtime) as rival:
             occurrence_id = await bed.trigger()
             occurrence, deliveries = await bed.settled(occurrence_id)
         assert rival.stats.deliveries["delivered"] + bed.runtime.dispatcher.stats.deliveries["delivered"] == 1  # type: ignore[union-attr]

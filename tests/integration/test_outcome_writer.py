@@ -30,7 +30,7 @@ from delivery_support import (  # noqa: F401
 )
 
 from clarion.dispatch.claims import as_datetime, utcnow
-from clarion.dispatch.dispatcher import Dispatcher
+from clarion.process import new_dispatcher
 from clarion.settings import Settings
 from clarion_test_support import ENGINE
 
@@ -194,7 +194,7 @@ async def test_a_dispatcher_stopping_gives_up_after_three_tries_and_the_message_
     async with running_bed(quiet) as bed:
         occurrence_id = await _one_webhook(bed, hook_sink)
         await refused.refuse(results_only=True)
-        dispatcher = Dispatcher(bed.runtime)
+        dispatcher = new_dispatcher(bed.runtime)
         await dispatcher.start()
         await hook_sink.wait_for(1)
         await wait_until(lambda: len(_messages(caplog, RETRYING)) >= 1, what="a failed write")
@@ -204,7 +204,7 @@ async def test_a_dispatcher_stopping_gives_up_after_three_tries_and_the_message_
         # given back on stop: claimable at once, the unrecorded attempt not counted
         assert (row["status"], row["claimed_by"], row["attempts"]) == ("pending", None, 0)
         await refused.allow()
-        async with Dispatcher(bed.runtime):
+        async with new_dispatcher(bed.runtime):
             _, deliveries = await bed.settled(occurrence_id)
     assert [(row["status"], row["attempts"]) for row in deliveries] == [("delivered", 1)]
     first, second = hook_sink.received

@@ -8,7 +8,7 @@ One `Dispatcher` runs per process that dispatches (`clarion serve` with
    claim right away (per-channel capacity = the channel's `max_concurrency`);
 2. claim due deliveries (new ones left for any worker, retries whose time has
    come, deliveries whose lease expired) up to the free capacity, and send them;
-3. when there is nothing to do, wait for `runtime.work_signal` (set by a trigger
+3. when there is nothing to do, wait for its `WorkSignal` (set by a trigger
    in this process, by PostgreSQL NOTIFY from other processes, or when a send
    frees capacity that work was waiting for), for the next retry this worker
    scheduled, or at most `dispatch.poll_interval_s`.
@@ -26,10 +26,10 @@ import contextlib
 import logging
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
+from clarion.channels.runtime import ChannelSet
 from clarion.dispatch.claims import (
     DELIVERED,
     FAILED,
@@ -51,9 +51,9 @@ from clarion.dispatch.sending import (
 )
 from clarion.metrics.registry import record_delivery
 from clarion.occurrences.retention import delete_expired
-
-if TYPE_CHECKING:
-    from clarion.process import Runtime
+from clarion.rendering import TemplateRenderer
+from clarion.settings import Settings
+from clarion.work import WORK_CHANNEL, WorkAnnouncer
 
 logger = logging.getLogger(__name__)
 
@@ -89,11 +89,25 @@ class DispatcherStats:
 class Dispatcher:
     """Claims, expands, sends and records; see the module docstring."""
 
-    def __init__(self, runtime: Runtime, *, worker_id: str | None = None) -> None:
-        self.runtime = runtime
-        self.settings = runtime.settings.dispatch
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        channels: ChannelSet,
+        renderer: TemplateRenderer,
+        work: WorkAnnouncer,
+        postgres: bool,
+        worker_id: str | None = None,
+    ) -> None:
+        self.settings = settings.dispatch
+        self.retention = settings.retention
+        self.database_url = settings.database.url
+        self.channels = channels
+        self.renderer = renderer
+        self.work = work
+        self.signal = work.signal
         self.worker_id = worker_id or new_worker_id()
-        self.postgres = runtime.engine.engine_type == "postgres"
+        self.postgres = postgres
         self.claims = Claims(worker_id=self.worker_id, lease_s=self.settings.lease_s, postgres=self.postgres)
         self.writer = OutcomeWriter(worker_id=self.worker_id, postgres=self.postgres, on_written=self._written)
         self.stats = DispatcherStats()
@@ -124,7 +138,7 @@ class Dispatcher:
         if self._loop_task is None:
             return
         self._stopping = True
-        self.runtime.work_signal.notify()
+        self.signal.notify()
         await self._loop_task
         self._loop_task = None
         if self._sending:
@@ -148,7 +162,7 @@ class Dispatcher:
             released = 0
         if released:
             with contextlib.suppress(Exception):
-                await self.runtime.announce_work()
+                await self.work.announce()
         logger.info("dispatcher %s stopped: %s released=%d", self.worker_id, self.stats.summary(), released)
 
     async def __aenter__(self) -> Dispatcher:
@@ -165,7 +179,7 @@ class Dispatcher:
     # -- the loop ------------------------------------------------------------------
 
     async def _run(self) -> None:
-        signal = self.runtime.work_signal
+        signal = self.signal
         while not self._stopping:
             try:
                 progressed = await self.dispatch_once()
@@ -198,7 +212,7 @@ class Dispatcher:
                 logger.info("completed %d occurrence(s) found finished by the sweep", len(completed))
         if time.monotonic() - self._last_retention > RETENTION_INTERVAL_S:
             self._last_retention = time.monotonic()
-            if deleted := await delete_expired(self.runtime.settings.retention, utcnow()):
+            if deleted := await delete_expired(self.retention, utcnow()):
                 logger.info("retention: deleted %d finished occurrence(s) and their deliveries", deleted)
         return bool(claimed) or started > 0
 
@@ -253,10 +267,10 @@ class Dispatcher:
             for delivery in expansion.claimed:
                 self._start_send(delivery)
         if left_for_others:
-            await self.runtime.announce_work()
+            await self.work.announce()
 
     async def _plan(self, occurrence: OccurrenceRecord) -> Plan:
-        return await plan_occurrence(occurrence, self.runtime.channels, self.runtime.renderer)
+        return await plan_occurrence(occurrence, self.channels, self.renderer)
 
     async def _expansion_failed(self, occurrence: OccurrenceRecord, error: BaseException) -> None:
         if isinstance(error, ExpansionError):
@@ -281,7 +295,7 @@ class Dispatcher:
     # -- sending -------------------------------------------------------------------
 
     def _capacity(self, channel: str) -> int:
-        settings = self.runtime.channels.settings().get(channel)
+        settings = self.channels.settings().get(channel)
         if settings is None or not settings.enabled:
             return UNAVAILABLE_CHANNEL_CAPACITY
         return settings.max_concurrency
@@ -321,7 +335,7 @@ class Dispatcher:
 
     async def _send(self, delivery: ClaimedDelivery) -> None:
         try:
-            result = await self.runtime.channels.send(delivery.channel, outbound_message(delivery))
+            result = await self.channels.send(delivery.channel, outbound_message(delivery))
             settings = self.settings
             outcome = outcome_of(
                 delivery,
@@ -343,7 +357,7 @@ class Dispatcher:
             # (not after every send: each pass costs a few queries).
             if channel in self._saturated and self._free(channel) >= max(1, self._capacity(channel) // 2):
                 self._saturated.discard(channel)
-                self.runtime.work_signal.notify()
+                self.signal.notify()
 
     def _written(self, outcomes: Sequence[Outcome], completed: list[str]) -> None:
         now = utcnow()
@@ -357,7 +371,7 @@ class Dispatcher:
                 due = time.monotonic() + max((outcome.next_attempt_at - now).total_seconds(), 0.0)
                 if self._next_due is None or due < self._next_due:
                     self._next_due = due
-                    self.runtime.work_signal.notify()  # re-arm the wait with the earlier deadline
+                    self.signal.notify()  # re-arm the wait with the earlier deadline
             elif outcome.status == DELIVERED:
                 logger.debug("delivery %s delivered", outcome.delivery_id)
 
@@ -378,14 +392,12 @@ class Dispatcher:
         """PostgreSQL: a dedicated connection LISTENs for work announced by other processes."""
         import asyncpg
 
-        from clarion.process import WORK_CHANNEL
-
-        signal = self.runtime.work_signal
+        signal = self.signal
         delay = 0.5
         while True:
             connection = None
             try:
-                connection = await asyncpg.connect(self.runtime.settings.database.url)
+                connection = await asyncpg.connect(self.database_url)
                 lost = asyncio.Event()
                 connection.add_termination_listener(lambda _, lost=lost: lost.set())
                 await connection.add_listener(WORK_CHANNEL, lambda *_: signal.notify())
@@ -404,19 +416,3 @@ class Dispatcher:
                 if connection is not None and not connection.is_closed():
                     with contextlib.suppress(Exception):
                         await connection.close(timeout=2)
-
-
-@contextlib.asynccontextmanager
-async def dispatching(runtime: Runtime, *, enabled: bool) -> AsyncIterator[Dispatcher | None]:
-    """Run a dispatcher for `runtime` while inside (if `enabled`); stop it gracefully on the way out."""
-    if not enabled:
-        yield None
-        return
-    dispatcher = Dispatcher(runtime)
-    runtime.dispatcher = dispatcher
-    await dispatcher.start()
-    try:
-        yield dispatcher
-    finally:
-        await dispatcher.stop()
-        runtime.dispatcher = None

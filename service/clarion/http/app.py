@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 from asyncpg.exceptions import IntegrityConstraintViolationError
 from litestar import Litestar, Request, Response
 from litestar.config.app import AppConfig
-from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.middleware import DefineMiddleware
@@ -27,8 +26,8 @@ from clarion.http.controllers.notifications import NotificationController
 from clarion.http.controllers.occurrences import OccurrenceController
 from clarion.http.controllers.organizations import OrganizationController
 from clarion.http.controllers.management import EventManagementController
-from clarion.organizations.services import provide_tenants
-from clarion.process import Runtime, open_runtime
+from clarion.http.dependencies import provide_runtime, provide_tenants
+from clarion.process import open_runtime
 from clarion.settings import Settings
 from clarion.http.controllers.health import HealthController
 from clarion.http.controllers.ping import PingController
@@ -72,7 +71,7 @@ class ClarionPlugin(InitPlugin):
     def _add_dependencies(self, app_config: AppConfig) -> None:
         settings = self.settings
         app_config.dependencies["settings"] = Provide(lambda: settings, use_cache=True, sync_to_thread=False)
-        app_config.dependencies["runtime"] = Provide(_runtime_of, sync_to_thread=False)
+        app_config.dependencies["runtime"] = Provide(provide_runtime, sync_to_thread=False)
         app_config.dependencies["tenants"] = Provide(provide_tenants, sync_to_thread=False)
 
     def _add_exception_handlers(self, app_config: AppConfig) -> None:
@@ -87,10 +86,6 @@ class ClarionPlugin(InitPlugin):
         async with open_runtime(self.settings, dispatcher=self.settings.dispatch.embedded) as runtime:
             app.state.runtime = runtime
             yield
-
-
-def _runtime_of(state: State) -> Runtime:
-    return state.runtime  # type: ignore[no-any-return]
 
 
 def _clarion_error_response(_: Request, exc: ClarionError) -> Response:

@@ -7,15 +7,12 @@ is seen within a second, and the hot trigger path does no lookup query at all.
 Unknown slugs are 404 naming the first level that does not exist.
 
 Controllers get the process's directory as the `tenants` dependency
-(`provide_tenants`, registered in `clarion.http.app`).
+(`clarion.http.dependencies.provide_tenants`).
 """
 
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from litestar.datastructures import State
-from litestar.di import NamedDependency
-from litestar.params import SkipValidation
 from piccolo.columns import ForeignKey
 
 from clarion.auth.services import ApiPrincipal
@@ -120,18 +117,6 @@ class TenantDirectory:
 def uncached_directory() -> TenantDirectory:
     """A directory that reads the database on every lookup (management checks what it changes)."""
     return TenantDirectory(ttl_s=0.0)
-
-
-# How a handler asks for the directory: `tenants: Tenants`.
-Tenants = NamedDependency[SkipValidation[TenantDirectory]]
-
-
-def provide_tenants(state: State) -> TenantDirectory:
-    """The app's `TenantDirectory` (created on first use)."""
-    tenants = state.get("tenants")
-    if tenants is None:
-        tenants = state["tenants"] = TenantDirectory()
-    return tenants  # type: ignore[no-any-return]
 
 
 async def _load(path: SlugPath) -> Any:

@@ -10,9 +10,9 @@ from clarion.http.guards import requires
 from clarion.http.authentication import API_KEY_REQUIRED
 from clarion.channels import services
 from clarion.channels.schemas import ChannelOut, PluginsOut
-from clarion.organizations.services import Tenants
+from clarion.http.dependencies import Tenants
 from clarion.http.pagination import LINK_HEADER, PAGINATION, RequestedPage, list_response
-from clarion.process import RuntimeDependency
+from clarion.http.dependencies import RuntimeDependency
 
 READ = [requires(Grant.ORGANIZATION_READ)]
 

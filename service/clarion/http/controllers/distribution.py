@@ -10,7 +10,7 @@ from clarion.http.guards import principal_of, requires
 from clarion.http.authentication import API_KEY_REQUIRED
 from clarion.distribution import services
 from clarion.distribution.schemas import AddResult, ListOut, MemberOut, SubscriptionOut, Unsubscribed
-from clarion.organizations.services import Tenants
+from clarion.http.dependencies import Tenants
 from clarion.http.pagination import LINK_HEADER, PAGINATION, RequestedPage, list_response
 from clarion.http.body import read_body
 

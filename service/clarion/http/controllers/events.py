@@ -11,10 +11,10 @@ from clarion.http.authentication import API_KEY_REQUIRED
 from clarion.events import services
 from clarion.events.schemas import EventOut, TriggerResponse
 from clarion.events.services import EventPath
-from clarion.organizations.services import Tenants
+from clarion.http.dependencies import Tenants
 from clarion.http.pagination import LINK_HEADER, PAGINATION, RequestedPage, list_response
 from clarion.http.body import read_body
-from clarion.process import RuntimeDependency
+from clarion.http.dependencies import RuntimeDependency
 
 REPLAYED_HEADER = "Idempotent-Replayed"
 

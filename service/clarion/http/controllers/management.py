@@ -28,7 +28,7 @@ from clarion.errors import PermissionDenied
 from clarion.http.controllers.events import EventController
 from clarion.organizations import management
 from clarion.organizations.schemas import ApplicationOut, EventDetailOut, ProjectOut
-from clarion.organizations.services import Tenants
+from clarion.http.dependencies import Tenants
 from clarion.http.body import read_body
 
 ADMIN = requires(Grant.ADMIN)

@@ -5,7 +5,7 @@ from litestar.exceptions import NotFoundException
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from clarion.metrics.services import exposition
-from clarion.process import RuntimeDependency
+from clarion.http.dependencies import RuntimeDependency
 
 
 class MetricsController(Controller):

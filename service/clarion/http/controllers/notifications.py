@@ -13,7 +13,7 @@ from clarion.notifications import services
 from clarion.notifications.schemas import NotificationDetailOut, NotificationOut, TemplateOut
 from clarion.http.pagination import LINK_HEADER, PAGINATION, RequestedPage, list_response
 from clarion.http.body import read_body
-from clarion.process import RuntimeDependency
+from clarion.http.dependencies import RuntimeDependency
 
 ADMIN = [requires(Grant.ADMIN)]
 

@@ -11,10 +11,10 @@ from clarion.http.authentication import API_KEY_REQUIRED
 from clarion.events.services import decode_trigger_request
 from clarion.occurrences import services
 from clarion.occurrences.schemas import OccurrenceDetail, OccurrenceOut, PreviewOut
-from clarion.organizations.services import Tenants
+from clarion.http.dependencies import Tenants
 from clarion.http.pagination import PAGINATION, RequestedPage, list_response
 from clarion.http.body import read_body
-from clarion.process import RuntimeDependency
+from clarion.http.dependencies import RuntimeDependency
 
 
 class OccurrenceController(Controller):

@@ -12,7 +12,7 @@ from clarion.http.authentication import API_KEY_REQUIRED
 from clarion.organizations import services
 from clarion.http.controllers.management import ProjectManagementHandlers
 from clarion.organizations.schemas import ApplicationOut, OrganizationOut, ProjectOut
-from clarion.organizations.services import Tenants
+from clarion.http.dependencies import Tenants
 from clarion.http.pagination import LINK_HEADER, PAGINATION, RequestedPage, list_response
 
 READ = [requires(Grant.ORGANIZATION_READ)]

@@ -8,10 +8,10 @@ from litestar.params import FromPath, QueryParameter
 from clarion.auth.grants import Grant
 from clarion.http.guards import principal_of, requires
 from clarion.http.authentication import API_KEY_REQUIRED
-from clarion.organizations.services import Tenants
+from clarion.http.dependencies import Tenants
 from clarion.http.pagination import LINK_HEADER, PAGINATION, RequestedPage, list_response
 from clarion.http.body import read_body
-from clarion.process import RuntimeDependency
+from clarion.http.dependencies import RuntimeDependency
 from clarion.users import registration, services
 from clarion.users.schemas import AddressOut, AssignmentOut, RegisterResponse, UnregisterResponse, UserOut
 

@@ -1,0 +1,27 @@
+"""What handlers are given besides the request: the process's parts and the tenant directory.
+
+Registered on the app in `clarion.http.app`; a handler names what it needs,
+e.g. `runtime: RuntimeDependency` or `tenants: Tenants`.
+"""
+
+from litestar.datastructures import State
+from litestar.di import NamedDependency
+from litestar.params import SkipValidation
+
+from clarion.organizations.services import TenantDirectory
+from clarion.process import Runtime
+
+RuntimeDependency = NamedDependency[SkipValidation[Runtime]]
+Tenants = NamedDependency[SkipValidation[TenantDirectory]]
+
+
+def provide_runtime(state: State) -> Runtime:
+    return state.runtime  # type: ignore[no-any-return]
+
+
+def provide_tenants(state: State) -> TenantDirectory:
+    """The app's `TenantDirectory` (created on first use)."""
+    tenants = state.get("tenants")
+    if tenants is None:
+        tenants = state["tenants"] = TenantDirectory()
+    return tenants  # type: ignore[no-any-return]
