@@ -6,8 +6,10 @@ import asyncio
 import pytest
 from delivery_support import Bed, HookSink, bed, catalog, delivery_config, event, hook_sink, member, notification, user  # noqa: F401
 
-from clarion.dispatch.claims import Claims, utcnow
-from clarion.dispatch.expansion import plan_occurrence, store_expansions
+from clarion.occurrences.store.claims import Claims
+from clarion.db.sql import utcnow
+from clarion.occurrences.planning import plan_occurrence
+from clarion.occurrences.store.expansion import store_expansions
 from clarion.occurrences.tables import Delivery, Occurrence
 
 RECIPIENTS = 12

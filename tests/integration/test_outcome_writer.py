@@ -29,7 +29,7 @@ from delivery_support import (  # noqa: F401
     wait_until,
 )
 
-from clarion.dispatch.claims import as_datetime, utcnow
+from clarion.db.sql import as_datetime, utcnow
 from clarion.process import new_dispatcher
 from clarion.settings import Settings
 from clarion_test_support import ENGINE

@@ -12,7 +12,7 @@ from clarion.catalog.services import apply_catalog, decode_catalog
 from clarion.database import running_engine
 from clarion.notifications.tables import Notification
 from clarion.ids import new_id
-from clarion.occurrences.retention import delete_expired
+from clarion.occurrences.store.retention import delete_expired
 from clarion.events.tables import IdempotencyRecord
 from clarion.occurrences.tables import Delivery, Occurrence
 from clarion.events.tables import Event
@@ -73,7 +73,7 @@ async def test_only_old_finished_occurrences_and_expired_keys_go(engine: None) -
 
 
 async def test_large_backlogs_are_deleted_in_batches(engine: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    import clarion.occurrences.retention as retention
+    import clarion.occurrences.store.retention as retention
 
     monkeypatch.setattr(retention, "BATCH", 3)
     for _ in range(7):

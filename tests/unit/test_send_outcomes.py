@@ -8,7 +8,7 @@ from clarion_plugins import Delivered, PermanentFailure, TransientFailure
 
 from clarion.channels.runtime import ChannelUnavailable
 from clarion.dispatch import sending
-from clarion.dispatch.claims import ClaimedDelivery
+from clarion.occurrences.store.claims import ClaimedDelivery
 from clarion.dispatch.sending import backoff_delay, outbound_message, outcome_of, reason_code
 
 pytestmark = pytest.mark.no_db

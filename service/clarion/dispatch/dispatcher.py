@@ -30,27 +30,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from clarion.channels.runtime import ChannelSet
-from clarion.dispatch.claims import (
-    DELIVERED,
-    FAILED,
-    PENDING,
-    SKIPPED,
-    ClaimedDelivery,
-    Claims,
-    OccurrenceRecord,
-    new_worker_id,
-    utcnow,
-)
-from clarion.dispatch.expansion import ExpansionError, Plan, fail_occurrence, plan_occurrence, store_expansions
-from clarion.dispatch.sending import (
-    Outcome,
-    OutcomeWriter,
-    complete_finished_occurrences,
-    outbound_message,
-    outcome_of,
-)
+from clarion.db.sql import utcnow
+from clarion.dispatch.sending import OutcomeWriter, outbound_message, outcome_of
 from clarion.metrics.registry import record_delivery
-from clarion.occurrences.retention import delete_expired
+from clarion.occurrences.planning import ExpansionError, plan_occurrence
+from clarion.occurrences.statuses import DeliveryStatus
+from clarion.occurrences.store.claims import ClaimedDelivery, Claims, OccurrenceRecord, new_worker_id
+from clarion.occurrences.store.expansion import Plan, fail_occurrence, store_expansions
+from clarion.occurrences.store.outcomes import Outcome, complete_finished_occurrences
+from clarion.occurrences.store.retention import delete_expired
 from clarion.rendering import TemplateRenderer
 from clarion.settings import Settings
 from clarion.work import WORK_CHANNEL, WorkAnnouncer
@@ -70,6 +58,7 @@ RETENTION_INTERVAL_S = 600.0
 STOP_GRACE_S = 10.0
 _ERROR_PAUSE_S = 1.0
 RETRY = "retry"
+"""How the stats count an outcome that scheduled another attempt."""
 
 
 @dataclass
@@ -260,9 +249,9 @@ class Dispatcher:
                 logger.warning("occurrence %s of event %s has no recipients", occurrence.id,
                                expansion.plan.scope.event.slug)
             for planned in deliveries:
-                if planned.status != PENDING:
+                if planned.status != DeliveryStatus.PENDING:
                     self.stats.deliveries[planned.status] += 1
-            pending = sum(1 for planned in deliveries if planned.status == PENDING)
+            pending = sum(1 for planned in deliveries if planned.status == DeliveryStatus.PENDING)
             left_for_others |= pending > len(expansion.claimed)
             for delivery in expansion.claimed:
                 self._start_send(delivery)
@@ -362,17 +351,17 @@ class Dispatcher:
     def _written(self, outcomes: Sequence[Outcome], completed: list[str]) -> None:
         now = utcnow()
         for outcome in outcomes:
-            status = RETRY if outcome.status == PENDING else outcome.status
+            status = RETRY if outcome.status == DeliveryStatus.PENDING else outcome.status
             self.stats.deliveries[status] += 1
             record_delivery(outcome.channel, status)
-            if outcome.status in (FAILED, SKIPPED):
+            if outcome.status in (DeliveryStatus.FAILED, DeliveryStatus.SKIPPED):
                 logger.info("delivery %s %s: %s", outcome.delivery_id, outcome.status, outcome.reason)
             elif outcome.next_attempt_at is not None:
                 due = time.monotonic() + max((outcome.next_attempt_at - now).total_seconds(), 0.0)
                 if self._next_due is None or due < self._next_due:
                     self._next_due = due
                     self.signal.notify()  # re-arm the wait with the earlier deadline
-            elif outcome.status == DELIVERED:
+            elif outcome.status == DeliveryStatus.DELIVERED:
                 logger.debug("delivery %s delivered", outcome.delivery_id)
 
     # -- leases and wake-ups -------------------------------------------------------

@@ -9,9 +9,10 @@ backoff` (at least the channel's `retry_after`), or `failed` with reason
 is disabled or gone at send time → `skipped` with `channel_disabled` /
 `channel_unknown`.
 
-`OutcomeWriter` writes outcomes in batches: whatever finished while the
-previous batch was being written goes into the next write unit, which also
-completes the occurrences that have nothing pending left.
+`OutcomeWriter` writes outcomes in batches (`clarion.occurrences.store.outcomes`):
+whatever finished while the previous batch was being written goes into the
+next write unit, which also completes the occurrences that have nothing
+pending left.
 """
 
 from __future__ import annotations
@@ -21,29 +22,18 @@ import logging
 import random
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from clarion_plugins import Delivered, OutboundMessage, PermanentFailure, SendResult, TransientFailure
 
 from clarion.channels.runtime import ChannelUnavailable
-from clarion.db.engine import write_transaction
-from clarion.dispatch.claims import (
-    COMPLETED,
-    DELIVERED,
-    FAILED,
-    PENDING,
-    PROCESSING,
-    SKIPPED,
-    ClaimedDelivery,
-    utcnow,
-)
-from clarion.occurrences.tables import Occurrence
+from clarion.occurrences.statuses import DeliveryReason, DeliveryStatus
+from clarion.occurrences.store.claims import ClaimedDelivery
+from clarion.occurrences.store.outcomes import Outcome, write_outcomes
 
 logger = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = "max_attempts"
 RETRY_AFTER_CAP_S = 86400.0
 """A `retry_after` beyond a day is taken as a day."""
 _MAX_ERROR_CHARS = 2000
@@ -76,27 +66,6 @@ def _clip(text: str | None) -> str | None:
     return text[: _MAX_ERROR_CHARS - 1] + "…"
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """What one send attempt changes on its delivery row."""
-
-    delivery_id: str
-    occurrence_id: str
-    channel: str
-    status: str
-    reason: str | None = None
-    last_error: str | None = None
-    provider_id: str | None = None
-    delivered_at: datetime | None = None
-    next_attempt_at: datetime | None = None
-    attempt_counted: bool = True
-    """False when nothing was handed to a channel (it was disabled or gone)."""
-
-    @property
-    def final(self) -> bool:
-        return self.status != PENDING
-
-
 def outcome_of(
     delivery: ClaimedDelivery,
     result: SendResult | ChannelUnavailable,
@@ -112,19 +81,19 @@ def outcome_of(
         return Outcome(delivery.id, delivery.occurrence_id, delivery.channel, status, **fields)
 
     if isinstance(result, Delivered):
-        return make(DELIVERED, provider_id=result.provider_id, delivered_at=now)
+        return make(DeliveryStatus.DELIVERED, provider_id=result.provider_id, delivered_at=now)
     if isinstance(result, PermanentFailure):
-        return make(FAILED, reason=reason_code(result.reason), last_error=_clip(result.reason))
+        return make(DeliveryStatus.FAILED, reason=reason_code(result.reason), last_error=_clip(result.reason))
     if isinstance(result, TransientFailure):
         if delivery.attempt >= max_attempts:
-            return make(FAILED, reason=MAX_ATTEMPTS, last_error=_clip(result.reason))
+            return make(DeliveryStatus.FAILED, reason=DeliveryReason.MAX_ATTEMPTS, last_error=_clip(result.reason))
         delay = backoff_delay(delivery.attempt, backoff_base_s, backoff_max_s, rng)
         if result.retry_after is not None and result.retry_after > 0:
             delay = max(delay, min(result.retry_after, RETRY_AFTER_CAP_S))
-        return make(PENDING, last_error=_clip(result.reason), next_attempt_at=now + timedelta(seconds=delay))
+        return make(DeliveryStatus.PENDING, last_error=_clip(result.reason), next_attempt_at=now + timedelta(seconds=delay))
     if isinstance(result, ChannelUnavailable):
-        state = "disabled" if result.reason == "channel_disabled" else "not configured"
-        return make(SKIPPED, reason=result.reason, last_error=f"channel {delivery.channel!r} is {state}",
+        state = "disabled" if result.reason == DeliveryReason.CHANNEL_DISABLED else "not configured"
+        return make(DeliveryStatus.SKIPPED, reason=result.reason, last_error=f"channel {delivery.channel!r} is {state}",
                     attempt_counted=False)
     raise TypeError(f"unknown send result {result!r}")  # ChannelSet.send already normalises results
 
@@ -147,88 +116,6 @@ def outbound_message(delivery: ClaimedDelivery) -> OutboundMessage:
         correlation_id=delivery.correlation_id,
         recipient=delivery.recipient,
     )
-
-
-async def write_outcomes(outcomes: Sequence[Outcome], *, worker_id: str, postgres: bool) -> list[str]:
-    """Record `outcomes` and complete finished occurrences, in one write unit.
-
-    A final outcome is written if the delivery is still pending (a result is a
-    fact, even from a worker whose lease ran out); a retry is scheduled only by
-    the worker still holding the lease. Returns the occurrences completed.
-    """
-    now = utcnow()
-    async with write_transaction():
-        for outcome in outcomes:
-            if outcome.final:
-                await Occurrence.raw(
-                    "UPDATE delivery SET status = {}, reason = {}, last_error = COALESCE({}, last_error),"
-                    " provider_id = {}, delivered_at = {}, next_attempt_at = NULL, claimed_by = NULL,"
-                    " lease_until = NULL, attempts = attempts - {}, updated = {}"
-                    " WHERE id = {} AND status = {} RETURNING id",
-                    outcome.status,
-                    outcome.reason,
-                    outcome.last_error,
-                    outcome.provider_id,
-                    outcome.delivered_at,
-                    0 if outcome.attempt_counted else 1,
-                    now,
-                    outcome.delivery_id,
-                    PENDING,
-                )
-            else:
-                await Occurrence.raw(
-                    "UPDATE delivery SET last_error = {}, next_attempt_at = {}, claimed_by = NULL,"
-                    " lease_until = NULL, updated = {}"
-                    " WHERE id = {} AND status = {} AND claimed_by = {} RETURNING id",
-                    outcome.last_error,
-                    outcome.next_attempt_at,
-                    now,
-                    outcome.delivery_id,
-                    PENDING,
-                    worker_id,
-                )
-        finished = sorted({outcome.occurrence_id for outcome in outcomes if outcome.final})
-        if not finished:
-            return []
-        marks = ", ".join(["{}"] * len(finished))
-        if postgres:
-            # Two workers finishing the last deliveries of one occurrence would each
-            # still see the other's as pending; the row lock orders them, and the next
-            # statement's fresh snapshot sees what the first one committed.
-            await Occurrence.raw(f"SELECT id FROM occurrence WHERE id IN ({marks}) ORDER BY id FOR UPDATE", *finished)
-        rows = await Occurrence.raw(
-            "UPDATE occurrence SET status = {}, updated = {}"
-            f" WHERE id IN ({marks}) AND status = {{}}"
-            " AND NOT EXISTS (SELECT 1 FROM delivery d WHERE d.occurrence = occurrence.id AND d.status = {})"
-            " RETURNING id",
-            COMPLETED,
-            now,
-            *finished,
-            PROCESSING,
-            PENDING,
-        )
-    return [row["id"] for row in rows]
-
-
-async def complete_finished_occurrences(limit: int = 500) -> list[str]:
-    """Safety net: complete `processing` occurrences that have nothing pending (normally
-    `write_outcomes` already did)."""
-    now = utcnow()
-    async with write_transaction():
-        rows = await Occurrence.raw(
-            "UPDATE occurrence SET status = {}, updated = {}"
-            " WHERE id IN (SELECT o.id FROM occurrence o WHERE o.status = {}"
-            " AND NOT EXISTS (SELECT 1 FROM delivery d WHERE d.occurrence = o.id AND d.status = {})"
-            " ORDER BY o.id LIMIT {})"
-            " AND status = {} RETURNING id",
-            COMPLETED,
-            now,
-            PROCESSING,
-            PENDING,
-            limit,
-            PROCESSING,
-        )
-    return [row["id"] for row in rows]
 
 
 class OutcomeWriter:

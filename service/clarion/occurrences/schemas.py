@@ -3,9 +3,10 @@
 from datetime import datetime
 from typing import Any
 
+from clarion.occurrences.statuses import OccurrenceStatus
 from clarion.schemas import JsonObject, Response
 
-OCCURRENCE_STATUSES = ("pending", "processing", "completed", "failed")
+OCCURRENCE_STATUSES = tuple(OccurrenceStatus)
 
 
 class DeliveryOut(Response):

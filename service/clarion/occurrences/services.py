@@ -1,7 +1,7 @@
 """Reading occurrences and their deliveries; previewing a trigger (SPEC §3.3).
 
 `preview_trigger` runs the dispatcher's own resolution and rendering
-(`clarion.dispatch.expansion.plan_occurrence`) on the body of a would-be
+(`clarion.occurrences.planning.plan_occurrence`) on the body of a would-be
 trigger and returns what it decided, without writing anything or sending.
 """
 
@@ -11,9 +11,10 @@ from typing import Any
 
 import msgspec
 
-from clarion.dispatch.expansion import ExpansionError, Plan, plan_occurrence
-from clarion.dispatch.claims import OccurrenceRecord
-from clarion.dispatch.resolution import decode_json
+from clarion.occurrences.planning import ExpansionError, plan_occurrence
+from clarion.occurrences.store.expansion import Plan
+from clarion.occurrences.store.claims import OccurrenceRecord
+from clarion.db.sql import decode_json
 from clarion.errors import BadRequest, NotFound
 from clarion.events.schemas import TriggerRequest
 from clarion.ids import new_id

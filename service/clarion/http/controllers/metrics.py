@@ -4,8 +4,9 @@ from litestar import Controller, Response, get
 from litestar.exceptions import NotFoundException
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from clarion.metrics.services import exposition
 from clarion.http.dependencies import RuntimeDependency
+from clarion.metrics.services import exposition
+from clarion.occurrences.store.queue import measure_queue
 
 
 class MetricsController(Controller):
@@ -18,4 +19,5 @@ class MetricsController(Controller):
         """Counters of triggers and deliveries, send latency, queue depth and age."""
         if not runtime.settings.metrics.enabled:
             raise NotFoundException("metrics are disabled (metrics.enabled = false)")
-        return Response(await exposition(), media_type=CONTENT_TYPE_LATEST)
+        await measure_queue()
+        return Response(exposition(), media_type=CONTENT_TYPE_LATEST)

@@ -4,10 +4,11 @@ from datetime import datetime, timedelta
 
 from clarion.db.engine import write_transaction
 from clarion.events.tables import IdempotencyRecord
+from clarion.occurrences.statuses import FINISHED_OCCURRENCE
 from clarion.occurrences.tables import Delivery, Occurrence
 from clarion.settings import RetentionSettings
 
-FINISHED = ("completed", "failed")
+FINISHED = FINISHED_OCCURRENCE
 BATCH = 500
 """Occurrences deleted per write unit, so a large backlog never holds the writer for long."""
 

@@ -1,7 +1,5 @@
-"""Expanding an occurrence into deliveries (SPEC §5.1): resolve, render, store in one write unit.
+"""Storing planned occurrences (SPEC §5.1): the delivery rows and the occurrence's status, in one write unit.
 
-`plan_occurrence` decides (recipients, templates, rendered messages) without
-writing anything, which is also what the preview endpoint shows.
 `store_expansions` writes the plans of a batch of claimed occurrences in ONE
 write unit: per occurrence the delivery rows (insert-if-absent on the unique
 (occurrence, assignment, notification) index) and its new status, guarded by
@@ -11,56 +9,22 @@ the claim, so a worker that lost its lease writes nothing.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
-import msgspec
-
-from clarion.channels.runtime import ChannelSet
 from clarion.db.engine import write_transaction
-from clarion.dispatch.claims import (
-    COMPLETED,
-    FAILED,
-    PENDING,
-    PROCESSING,
-    SKIPPED,
-    ClaimedDelivery,
-    OccurrenceRecord,
-)
-from clarion.dispatch.resolution import (
-    EventScope,
-    Recipient,
-    load_candidates,
-    load_event_scope,
-    load_notifications,
-    resolve_recipients,
-)
-from clarion.rendering import (
-    PARTS,
-    RenderedMessage,
-    RenderError,
-    RenderJob,
-    TemplateParts,
-    TemplateRenderer,
-    template_context,
-)
-from clarion.notifications.tables import Template
-from clarion.events.schemas import decode_options
 from clarion.ids import new_id
+from clarion.notifications.tables import Template
+from clarion.occurrences.resolution import EventScope, Recipient
+from clarion.occurrences.statuses import DeliveryStatus, OccurrenceStatus
+from clarion.occurrences.store.claims import ClaimedDelivery, OccurrenceRecord
 from clarion.occurrences.tables import Delivery, Occurrence
+from clarion.rendering import RenderedMessage, TemplateParts
 
 logger = logging.getLogger(__name__)
 
-NO_TEMPLATE = "no_template"
-RENDER_ERROR = "render_error"
-CHANNEL_UNKNOWN = "channel_unknown"
 _INSERT_CHUNK = 500
-
-
-class ExpansionError(Exception):
-    """The occurrence cannot be expanded, now or ever: it is marked `failed` with this error."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,75 +55,6 @@ async def load_templates(event_id: int) -> dict[tuple[int | None, str], Template
         (row["notification"], row["channel"]): TemplateParts(row["subject"], row["text"], row["html"])
         for row in rows
     }
-
-
-def occurrence_names(occurrence: OccurrenceRecord) -> dict[str, Any]:
-    return {
-        "id": occurrence.id,
-        "correlation_id": occurrence.correlation_id,
-        "timestamp": occurrence.created.isoformat(),
-    }
-
-
-async def plan_occurrence(
-    occurrence: OccurrenceRecord, channels: ChannelSet, renderer: TemplateRenderer
-) -> Plan:
-    """Who gets what for `occurrence`; raises ExpansionError if it cannot be expanded."""
-    try:
-        options = decode_options(occurrence.options)
-    except msgspec.ValidationError as exc:
-        raise ExpansionError(f"options: {exc}") from exc
-    if not isinstance(occurrence.context, Mapping):
-        raise ExpansionError("context: expected an object")
-    scope = await load_event_scope(occurrence.event_id)
-    if scope is None:
-        raise ExpansionError(f"event {occurrence.event_id} no longer exists")
-    notifications = await load_notifications(scope.event_id)
-    candidates = await load_candidates(notifications, scope.application_id)
-    recipients = resolve_recipients(notifications, candidates, options, occurrence.context)
-    if not recipients:
-        return Plan(occurrence, scope, [])
-    names = {notification.id: notification.name for notification in notifications}
-    templates = await load_templates(scope.event_id)
-    context = template_context(
-        occurrence.context, {**scope.template_names(), "occurrence": occurrence_names(occurrence)}
-    )
-
-    planned: list[PlannedDelivery | None] = []
-    jobs: list[RenderJob] = []
-    to_render: list[int] = []
-    for recipient in recipients:
-        name = names[recipient.notification]
-        channel = channels.channel(recipient.channel)
-        if channel is None:
-            planned.append(PlannedDelivery(recipient, name, SKIPPED, CHANNEL_UNKNOWN,
-                                           f"channel {recipient.channel!r} is not configured"))
-            continue
-        template = templates.get((recipient.notification, recipient.channel)) or templates.get(
-            (None, recipient.channel)
-        )
-        if template is None:
-            if type(channel).requires_template:
-                planned.append(PlannedDelivery(recipient, name, SKIPPED, NO_TEMPLATE,
-                                               f"no template for channel {recipient.channel!r}"))
-            else:
-                planned.append(PlannedDelivery(recipient, name, PENDING))
-            continue
-        recipient_names = {**recipient.user.as_recipient(), "address": recipient.address, "channel": recipient.channel}
-        parts = frozenset(PARTS) & type(channel).capabilities
-        to_render.append(len(planned))
-        planned.append(None)
-        jobs.append(RenderJob(template, recipient_names, parts))
-
-    rendered = await renderer.render_many(jobs, context=context, tenant=scope.organization.slug)
-    for index, result in zip(to_render, rendered, strict=True):
-        recipient = recipients[index]
-        name = names[recipient.notification]
-        if isinstance(result, RenderError):
-            planned[index] = PlannedDelivery(recipient, name, FAILED, RENDER_ERROR, str(result))
-        else:
-            planned[index] = PlannedDelivery(recipient, name, PENDING, message=result)
-    return Plan(occurrence, scope, [item for item in planned if item is not None])
 
 
 @dataclass(slots=True)
@@ -207,8 +102,8 @@ async def _store_one(
     plan: Plan, worker_id: str, lease_s: float, now: datetime, capacity: Callable[[str], int]
 ) -> StoredExpansion:
     occurrence = plan.occurrence
-    pending = sum(1 for delivery in plan.deliveries if delivery.status == PENDING)
-    status = PROCESSING if pending else COMPLETED
+    pending = sum(1 for delivery in plan.deliveries if delivery.status == DeliveryStatus.PENDING)
+    status = OccurrenceStatus.PROCESSING if pending else OccurrenceStatus.COMPLETED
     updated = await Occurrence.raw(
         "UPDATE occurrence SET status = {}, recipients = {}, error = NULL, claimed_by = NULL,"
         " lease_until = NULL, updated = {}"
@@ -217,7 +112,7 @@ async def _store_one(
         len(plan.deliveries),
         now,
         occurrence.id,
-        PENDING,
+        OccurrenceStatus.PENDING,
         worker_id,
     )
     if not updated:
@@ -228,7 +123,7 @@ async def _store_one(
     for planned in plan.deliveries:
         recipient = planned.recipient
         delivery_id = new_id()
-        take = planned.status == PENDING and capacity(recipient.channel) > 0
+        take = planned.status == DeliveryStatus.PENDING and capacity(recipient.channel) > 0
         message = planned.message
         rows.append(
             Delivery(
@@ -241,7 +136,7 @@ async def _store_one(
                 status=planned.status,
                 reason=planned.reason,
                 attempts=1 if take else 0,
-                next_attempt_at=now if planned.status == PENDING else None,
+                next_attempt_at=now if planned.status == DeliveryStatus.PENDING else None,
                 last_error=planned.last_error,
                 subject=message.subject,
                 text=message.text,
@@ -286,10 +181,10 @@ async def fail_occurrence(occurrence_id: str, error: str, *, worker_id: str, now
         await Occurrence.raw(
             "UPDATE occurrence SET status = {}, error = {}, claimed_by = NULL, lease_until = NULL, updated = {}"
             " WHERE id = {} AND status = {} AND claimed_by = {} RETURNING id",
-            FAILED,
+            OccurrenceStatus.FAILED,
             error[:2000],
             now,
             occurrence_id,
-            PENDING,
+            OccurrenceStatus.PENDING,
             worker_id,
         )

@@ -1,4 +1,4 @@
-"""Claiming work with leases (SPEC §5.3): occurrences to expand, deliveries to send.
+"""Claiming work with leases (SPEC §5.3): occurrences to expand, deliveries to send (the dispatcher's SQL).
 
 A claim writes `claimed_by` (this worker's id) and `lease_until = now + lease_s`
 on the row; a lease that has run out makes the row claimable again, so the work
@@ -26,40 +26,17 @@ import secrets
 import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from clarion.db.engine import write_transaction
-from clarion.dispatch.resolution import decode_json
+from clarion.db.sql import as_datetime, decode_json, placeholders, utcnow
+from clarion.occurrences.statuses import DeliveryStatus, OccurrenceStatus
 from clarion.occurrences.tables import Occurrence
-
-PENDING = "pending"
-PROCESSING = "processing"
-COMPLETED = "completed"
-FAILED = "failed"
-DELIVERED = "delivered"
-SKIPPED = "skipped"
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def as_datetime(value: Any) -> datetime:
-    """A timestamp as read back (a datetime, or text from SQLite RETURNING), in UTC."""
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    parsed = datetime.fromisoformat(str(value))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
 
 def new_worker_id() -> str:
     """Unique per dispatcher instance: host, pid and a random suffix (fits `claimed_by`)."""
     return f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(4)}"
-
-
-def _marks(count: int) -> str:
-    return ", ".join(["{}"] * count)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +97,7 @@ class Claims:
         """Claim up to `limit` pending occurrences, oldest first, skipping paused ones
         (an occurrence under a paused event, application or project stays pending)."""
         now = utcnow()
-        claimable = (PENDING, now, False, False, False, limit)
+        claimable = (OccurrenceStatus.PENDING, now, False, False, False, limit)
         if not await Occurrence.raw(self._CLAIMABLE_OCCURRENCES, *claimable):
             return []
         lock = " FOR UPDATE OF o SKIP LOCKED" if self.postgres else ""
@@ -135,7 +112,7 @@ class Claims:
                 self.worker_id,
                 now + self.lease,
                 now,
-                PENDING,
+                OccurrenceStatus.PENDING,
                 now,
             )
         records = [
@@ -160,7 +137,7 @@ class Claims:
             "SELECT channel, COUNT(*) AS due FROM delivery"
             " WHERE status = {} AND next_attempt_at <= {} AND (lease_until IS NULL OR lease_until < {})"
             " GROUP BY channel",
-            PENDING,
+            DeliveryStatus.PENDING,
             now,
             now,
         )
@@ -187,7 +164,7 @@ class Claims:
                     " WHERE id IN (SELECT id FROM picked)"
                     " AND status = {} AND (lease_until IS NULL OR lease_until < {})"
                     " RETURNING id",
-                    PENDING,
+                    DeliveryStatus.PENDING,
                     channel,
                     now,
                     now,
@@ -195,7 +172,7 @@ class Claims:
                     self.worker_id,
                     now + self.lease,
                     now,
-                    PENDING,
+                    DeliveryStatus.PENDING,
                     now,
                 )
                 claimed.extend(row["id"] for row in rows)
@@ -215,7 +192,7 @@ class Claims:
             " JOIN assignment asg ON asg.id = d.assignment"
             " JOIN address ad ON ad.id = asg.address"
             ' JOIN clarion_user u ON u.id = ad."user"'
-            f" WHERE d.id IN ({_marks(len(ids))}) AND d.claimed_by = {{}}",
+            f" WHERE d.id IN ({placeholders(len(ids))}) AND d.claimed_by = {{}}",
             *ids,
             self.worker_id,
         )
@@ -250,12 +227,12 @@ class Claims:
         """Push the lease of everything this worker holds `lease_s` into the future."""
         now = utcnow()
         async with write_transaction():
-            for table in ("occurrence", "delivery"):
+            for table, pending in (("occurrence", OccurrenceStatus.PENDING), ("delivery", DeliveryStatus.PENDING)):
                 await Occurrence.raw(
                     f"UPDATE {table} SET lease_until = {{}} WHERE claimed_by = {{}} AND status = {{}} RETURNING id",
                     now + self.lease,
                     self.worker_id,
-                    PENDING,
+                    pending,
                 )
 
     async def release(self) -> int:
@@ -270,12 +247,12 @@ class Claims:
                 " attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END"
                 " WHERE claimed_by = {} AND status = {} RETURNING id",
                 self.worker_id,
-                PENDING,
+                DeliveryStatus.PENDING,
             )
             occurrences = await Occurrence.raw(
                 "UPDATE occurrence SET claimed_by = NULL, lease_until = NULL"
                 " WHERE claimed_by = {} AND status = {} RETURNING id",
                 self.worker_id,
-                PENDING,
+                OccurrenceStatus.PENDING,
             )
         return len(deliveries) + len(occurrences)
