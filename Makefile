@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
-.PHONY: run test test-sqlite test-postgres bench install clean
+.PHONY: run test test-sqlite test-postgres test-min bench install clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,8 +28,24 @@ test-sqlite: $(INSTALLED)
 test-postgres: $(INSTALLED)
 	CLARION_TEST_DATABASE=postgresql CLARION_TEST_POSTGRES_URL=$(POSTGRES_URL) $(PY) -m pytest -m "not no_db"
 
+# The suite (SQLite) on the lowest versions pyproject.toml allows: pip has no "lowest" resolution,
+# so .ci/min-constraints.py pins every dependency to its lower bound (pkg==bound).
+VENV_MIN := .venv-min
+INSTALLED_MIN := $(VENV_MIN)/.installed
+
+$(INSTALLED_MIN): pyproject.toml .ci/min-constraints.py
+	rm -rf $(VENV_MIN)
+	$(PYTHON) -m venv $(VENV_MIN)
+	$(VENV_MIN)/bin/python -m pip install --quiet --upgrade pip
+	$(PYTHON) .ci/min-constraints.py > $(VENV_MIN)/constraints.txt
+	$(VENV_MIN)/bin/python -m pip install --quiet -c $(VENV_MIN)/constraints.txt -e '.[dev,test]'
+	touch $@
+
+test-min: $(INSTALLED_MIN)
+	CLARION_TEST_DATABASE=sqlite $(VENV_MIN)/bin/python -m pytest
+
 bench: $(INSTALLED)
 	$(PY) bench/run.py
 
 clean:
-	rm -rf $(VENV) var .pytest_cache
+	rm -rf $(VENV) $(VENV_MIN) var .pytest_cache

@@ -11,6 +11,7 @@ import logging
 import re
 import socket
 import time
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -40,6 +41,8 @@ SECRET_KEY_BYTES = (24, 64)
 PROVIDER_ID_HEADERS = ("x-request-id", "request-id")
 _MAX_DRAINED_RESPONSE_BYTES = 65536
 _NAT64_PREFIX = ipaddress.ip_network("64:ff9b::/96")
+_DEFER_MIN_S = 0.05
+_DEFER_MAX_S = 60.0
 _DNS_LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?")
 _NUMERIC_LABEL = re.compile(r"[0-9]+|0x[0-9a-f]*")
 
@@ -54,6 +57,9 @@ class WebhookOptions(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     timeout_s: PositiveFloat = 15.0
     max_connections: PositiveInt = 100
     """How many HTTP connections the channel's session keeps open at most."""
+    max_per_host: PositiveInt = 4
+    """How many requests to one host are in flight at once; more are deferred, not queued, so a
+    slow host holds none of the channel's `max_concurrency` beyond these."""
 
     def __post_init__(self) -> None:
         if self.secret is not None:
@@ -120,6 +126,7 @@ class WebhookChannel(Channel[WebhookOptions]):
         super().__init__(name, options)
         self._session: aiohttp.ClientSession | None = None
         self._resolver: PublicAddressResolver | None = None
+        self._hosts = HostSlots(options.max_per_host)
 
     async def open(self) -> None:
         if self._session is not None:
@@ -155,6 +162,18 @@ class WebhookChannel(Channel[WebhookOptions]):
         except ValueError as exc:
             return PermanentFailure(f"invalid_secret: {exc}")
         headers["content-type"] = content_type
+        host = url.raw_host.lower()  # type: ignore[union-attr]  # target_url checked it
+        started = self._hosts.take(host)
+        if isinstance(started, TransientFailure):
+            return started  # deferred: the host has `max_per_host` requests in flight
+        try:
+            return await self._post(session, url, body, headers)
+        finally:
+            self._hosts.release(host, started)
+
+    async def _post(
+        self, session: aiohttp.ClientSession, url: URL, body: bytes, headers: dict[str, str]
+    ) -> Delivered | PermanentFailure | TransientFailure:
         try:
             async with session.post(url, data=body, headers=headers, allow_redirects=False) as response:
                 await _drain(response)
@@ -169,6 +188,51 @@ class WebhookChannel(Channel[WebhookOptions]):
             return PermanentFailure(f"address_rejected: invalid URL {exc}")
         except aiohttp.ClientError as exc:
             return TransientFailure(f"connection_error: {type(exc).__name__}: {exc}")
+
+
+class HostSlots:
+    """At most `limit` requests per destination host at once; a send beyond that is deferred.
+
+    Deferring (a `TransientFailure` with `attempted=False`) returns at once, so the send holds
+    no channel-wide slot while the host is busy. It comes back after about as long as a request
+    to that host has recently taken, times how many sends were deferred ahead of it.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._in_flight: Counter[str] = Counter()
+        self._started: dict[str, list[float]] = {}
+        self._deferred: Counter[str] = Counter()
+        self._took: dict[str, float] = {}
+
+    def take(self, host: str) -> float | TransientFailure:
+        """A slot of `host` (the time it was taken, to give to `release`), or the deferral to return."""
+        now = time.monotonic()
+        if self._in_flight[host] < self.limit:
+            self._in_flight[host] += 1
+            self._started.setdefault(host, []).append(now)
+            return now
+        self._deferred[host] += 1
+        # A host that hangs shows it by the age of its oldest request in flight.
+        took = max(self._took.get(host, _DEFER_MIN_S), now - min(self._started[host]))
+        wait = min(max(took, _DEFER_MIN_S) * (1 + (self._deferred[host] - 1) // self.limit), _DEFER_MAX_S)
+        return TransientFailure(
+            f"host_busy: {self._in_flight[host]} requests to {host} in flight (max_per_host = {self.limit});"
+            " not sent, tried again later",
+            retry_after=wait,
+            attempted=False,
+        )
+
+    def release(self, host: str, started: float) -> None:
+        self._started[host].remove(started)
+        self._took[host] = time.monotonic() - started
+        self._in_flight[host] -= 1
+        self._deferred.pop(host, None)  # a slot freed: who is deferred now waits from here
+        if not self._in_flight[host]:  # forget idle hosts: memory stays bounded by the hosts in use
+            del self._in_flight[host], self._started[host], self._took[host]
+
+    def in_flight(self, host: str) -> int:
+        return self._in_flight[host]
 
 
 def target_url(address: str, allow_private_targets: bool) -> URL:

@@ -64,6 +64,10 @@ class TransientFailure(msgspec.Struct, frozen=True, tag="transient_failure"):
     reason: str
     retry_after: float | None = None
     """Seconds the provider asked to wait before the next try, if it said."""
+    attempted: bool = True
+    """False if the message was not handed over at all (the channel deferred it, e.g. because its
+    destination already has as many requests in flight as it allows): the try is not counted
+    against `dispatch.max_attempts` and the next one comes after `retry_after`, without backoff."""
 
 
 SendResult = Delivered | PermanentFailure | TransientFailure

@@ -455,3 +455,48 @@ def test_check_secret_accepts_24_to_64_byte_keys(size: int) -> None:
 
 def test_other_channel_types_accept_any_secret_by_default(builtin_plugins: PluginManager) -> None:
     assert builtin_plugins.channel_types["email"].check_secret("anything at all") is None
+
+
+async def test_a_host_at_max_per_host_defers_at_once_and_other_hosts_are_sent(
+    webhook_sink: WebhookSink, open_webhook_channel
+) -> None:
+    import asyncio
+    import time
+
+    channel = await open_webhook_channel(max_per_host=2, timeout_s=5.0)
+    slow = webhook_sink.url("/slow", host="127.0.0.1")
+    hanging = [asyncio.create_task(channel.send(outbound_message(address=slow))) for _ in range(2)]
+    while len(webhook_sink.received) < 2:
+        await asyncio.sleep(0.01)
+    started = time.monotonic()
+    deferred = await channel.send(outbound_message(address=slow))
+    assert time.monotonic() - started < 0.1  # returned at once, holding nothing
+    assert isinstance(deferred, TransientFailure) and deferred.attempted is False
+    assert deferred.reason == (
+        "host_busy: 2 requests to 127.0.0.1 in flight (max_per_host = 2); not sent, tried again later"
+    )
+    assert deferred.retry_after is not None and 0.05 <= deferred.retry_after < 5.0
+    # another host (the same server, named differently) is not held up
+    assert await channel.send(outbound_message(address=webhook_sink.url(host="localhost"))) == Delivered(
+        provider_id="req-3"
+    )
+    assert len(webhook_sink.received) == 3
+    webhook_sink.release_slow.set()
+    assert [await task for task in hanging] == [Delivered(), Delivered()]
+    # the slots are free again
+    assert isinstance(await channel.send(outbound_message(address=webhook_sink.url())), Delivered)
+
+
+def test_deferrals_wait_longer_the_more_are_waiting() -> None:
+    from clarion_channels.webhook import HostSlots
+
+    slots = HostSlots(limit=2)
+    first, second = slots.take("h.example"), slots.take("h.example")
+    assert isinstance(first, float) and isinstance(second, float)
+    waits = [slots.take("h.example").retry_after for _ in range(6)]  # type: ignore[union-attr]
+    assert waits[0] == waits[1] == pytest.approx(0.05, abs=0.01)
+    assert waits[2] == waits[3] == pytest.approx(0.10, abs=0.02)
+    assert waits[4] == waits[5] == pytest.approx(0.15, abs=0.03)
+    slots.release("h.example", first)
+    assert isinstance(slots.take("h.example"), float)  # a freed slot is taken again
+    assert slots.in_flight("h.example") == 2

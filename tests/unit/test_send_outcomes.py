@@ -106,3 +106,16 @@ async def test_the_outcome_writer_writes_what_was_submitted_just_before_close(mo
     writer.submit(outcome(PermanentFailure("x")))
     await asyncio.wait_for(writer.close(), 2)  # and still notices it must stop
     assert [len(batch) for batch in written] == [1, 2]
+
+
+@pytest.mark.parametrize("attempt", [1, 3])
+def test_a_deferred_send_is_pending_again_uncounted_after_its_retry_after(attempt: int) -> None:
+    deferred = TransientFailure("host_busy: 4 requests to x.example in flight", retry_after=0.5, attempted=False)
+    result = outcome(deferred, attempt=attempt, rng=lambda: 0.0)
+    assert (result.status, result.attempt_counted, result.final) == ("pending", False, False)
+    assert result.next_attempt_at == NOW + timedelta(seconds=0.5)  # no backoff, and never max_attempts
+    assert result.last_error == "host_busy: 4 requests to x.example in flight"
+    jittered = outcome(deferred, rng=lambda: 1.0)
+    assert jittered.next_attempt_at == NOW + timedelta(seconds=0.55)
+    soon = outcome(TransientFailure("busy", attempted=False), rng=lambda: 0.0)
+    assert soon.next_attempt_at == NOW + timedelta(seconds=sending.DEFERRED_MIN_S)

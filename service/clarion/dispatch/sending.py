@@ -5,7 +5,9 @@ A send result becomes an `Outcome`: `Delivered` → `delivered`;
 before the first `:`, e.g. `address_rejected`, `http_410`) and the full text in
 `last_error`; `TransientFailure` → stays `pending` with `next_attempt_at = now +
 backoff` (at least the channel's `retry_after`), or `failed` with reason
-`max_attempts` once `dispatch.max_attempts` attempts were made; a channel that
+`max_attempts` once `dispatch.max_attempts` attempts were made — unless the
+channel deferred it (`attempted=False`: nothing was sent), which stays `pending`
+until `retry_after`, the attempt not counted; a channel that
 is disabled or gone at send time → `skipped` with `channel_disabled` /
 `channel_unknown`.
 
@@ -36,6 +38,8 @@ logger = logging.getLogger(__name__)
 
 RETRY_AFTER_CAP_S = 86400.0
 """A `retry_after` beyond a day is taken as a day."""
+DEFERRED_MIN_S = 0.05
+"""A send the channel deferred (`TransientFailure(attempted=False)`) comes back after at least this."""
 _MAX_ERROR_CHARS = 2000
 _REASON_UNSAFE = re.compile(r"[^a-z0-9_.-]+")
 _WRITE_RETRY_FIRST_S = 0.2
@@ -84,6 +88,11 @@ def outcome_of(
         return make(DeliveryStatus.DELIVERED, provider_id=result.provider_id, delivered_at=now)
     if isinstance(result, PermanentFailure):
         return make(DeliveryStatus.FAILED, reason=reason_code(result.reason), last_error=_clip(result.reason))
+    if isinstance(result, TransientFailure) and not result.attempted:
+        wait = min(max(result.retry_after or 0.0, DEFERRED_MIN_S), RETRY_AFTER_CAP_S)
+        wait *= 1 + rng() * 0.1  # deferred together, they come back spread out
+        return make(DeliveryStatus.PENDING, last_error=_clip(result.reason), next_attempt_at=now + timedelta(seconds=wait),
+                    attempt_counted=False)
     if isinstance(result, TransientFailure):
         if delivery.attempt >= max_attempts:
             return make(DeliveryStatus.FAILED, reason=DeliveryReason.MAX_ATTEMPTS, last_error=_clip(result.reason))

@@ -26,7 +26,7 @@ class Outcome:
     delivered_at: datetime | None = None
     next_attempt_at: datetime | None = None
     attempt_counted: bool = True
-    """False when nothing was handed to a channel (it was disabled or gone)."""
+    """False when nothing was handed over (the channel was disabled or gone, or it deferred the send)."""
 
     @property
     def final(self) -> bool:
@@ -62,10 +62,11 @@ async def write_outcomes(outcomes: Sequence[Outcome], *, worker_id: str, postgre
             else:
                 await Occurrence.raw(
                     "UPDATE delivery SET last_error = {}, next_attempt_at = {}, claimed_by = NULL,"
-                    " lease_until = NULL, updated = {}"
+                    " lease_until = NULL, attempts = attempts - {}, updated = {}"
                     " WHERE id = {} AND status = {} AND claimed_by = {} RETURNING id",
                     outcome.last_error,
                     outcome.next_attempt_at,
+                    0 if outcome.attempt_counted else 1,
                     now,
                     outcome.delivery_id,
                     DeliveryStatus.PENDING,
