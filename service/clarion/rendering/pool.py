@@ -63,8 +63,10 @@ class RenderWorker:
         self._job_timeout = limits.render_timeout_s + KILL_MARGIN_S
 
     async def _started(self) -> asyncio.subprocess.Process:
-        if self._process is not None and self._process.returncode is None:
-            return self._process
+        if self._process is not None:
+            if self._process.returncode is None:
+                return self._process
+            await self.kill()  # ended by itself: reap it and close its pipes
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "clarion.rendering.worker", msgspec.json.encode(self.limits).decode(),
             stdin=asyncio.subprocess.PIPE,
@@ -90,7 +92,7 @@ class RenderWorker:
             await self.kill()
             raise
         except asyncio.IncompleteReadError:
-            await process.wait()
+            await _reap(process)
             raise WorkerLost(f"render worker ended (exit status {process.returncode})") from None
 
     async def _send(self, message: Any) -> None:
@@ -100,14 +102,15 @@ class RenderWorker:
             process.stdin.write(frame(message))
             await process.stdin.drain()
         except (BrokenPipeError, ConnectionResetError):
-            await process.wait()
+            await _reap(process)
             raise WorkerLost(f"render worker ended (exit status {process.returncode})") from None
 
     async def kill(self) -> None:
         process, self._process = self._process, None
-        if process is not None and process.returncode is None:
-            process.kill()
-            await process.wait()
+        if process is not None:
+            if process.returncode is None:
+                process.kill()
+            await _reap(process)
 
     async def render(self, batch: RenderBatch) -> list[RenderReply]:
         """Render every job of `batch`, in order; a job that overran or crashed its worker is an error."""
@@ -164,6 +167,15 @@ class RenderWorker:
                 await self.kill()
                 raise
         return [f"{part}: the render worker keeps ending"]
+
+
+async def _reap(process: asyncio.subprocess.Process) -> None:
+    """Wait for `process` to end and close its pipes (asyncio leaves the stdin socket open otherwise)."""
+    await process.wait()
+    if process.stdin is not None:
+        process.stdin.close()
+        with contextlib.suppress(ConnectionError):
+            await process.stdin.wait_closed()
 
 
 def _failure(exc: BaseException, job: RenderJobSpec, template: TemplateParts, limits: RenderLimits) -> str:
