@@ -1,11 +1,107 @@
-"""Reading request bodies the handler decodes itself (so that lookups, and their 404, come first)."""
+"""Request input at the HTTP edge: bodies the handler decodes itself, path and query values.
 
-from typing import Any
+Handlers read and decode their bodies themselves (`read_body`, then `decode_body`), so that
+lookups, and their 404, come first. `decode_body` is the one JSON body decoder: besides
+the type it refuses what no field may hold — nesting deeper than `MAX_JSON_DEPTH` and NUL
+characters (PostgreSQL text cannot store them) — with a 400 naming the field.
+`check_path_and_query` (the app's `before_request`, so after the guards' 401/403) does the
+same for path and query values, and answers 404 for an integer path id that cannot exist.
+"""
 
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import msgspec
+from clarion_plugins.manager import name_validation_error
 from litestar import Request
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 
-from clarion.errors import PayloadTooLarge
+from clarion.errors import BadRequest, NotFound, PayloadTooLarge
+from clarion.schemas import MAX_ID, is_row_id
+
+T = TypeVar("T")
+
+# Deeper bodies are refused before anything walks them (msgspec itself gives up near 1000 levels).
+MAX_JSON_DEPTH = 64
+TOO_DEEP = f"body: nested deeper than {MAX_JSON_DEPTH} levels"
+_NUL_ESCAPE = b"\\u0000"  # the only way a NUL can appear in valid JSON (a raw NUL byte is malformed)
+
+
+def decode_body(
+    body: bytes,
+    kind: type[T],
+    *,
+    empty: T | None = None,
+    unknown_field: Callable[[str], str] = lambda field: "unknown field",
+) -> T:
+    """`body` decoded as `kind` (`empty`, when given, for a blank body); 400 whose detail starts with the field.
+
+    `unknown_field(field)` words the complaint about a field `kind` does not have.
+    """
+    if empty is not None and not body.strip():
+        return empty
+    if _NUL_ESCAPE in body or body.count(b"[") + body.count(b"{") > MAX_JSON_DEPTH:
+        _refuse_unstorable(body)
+    try:
+        return msgspec.json.decode(body, type=kind)
+    except msgspec.ValidationError as exc:
+        raise BadRequest(_field_error(str(exc), unknown_field)) from None
+    except msgspec.DecodeError:
+        raise BadRequest("body: not valid JSON") from None
+
+
+def _field_error(message: str, unknown_field: Callable[[str], str]) -> str:
+    detail = name_validation_error(message).replace(" | null", "")
+    field, sep, text = detail.partition(": ")
+    if not sep:
+        return f"body: {detail}"
+    return f"{field}: {unknown_field(field) if text == 'unknown key' else text}"
+
+
+def _refuse_unstorable(body: bytes) -> None:
+    """400 for a body nested deeper than `MAX_JSON_DEPTH` or holding a NUL (in a key or a string)."""
+    try:
+        value = msgspec.json.decode(body)
+    except msgspec.DecodeError:
+        raise BadRequest("body: not valid JSON") from None
+    except RecursionError:
+        raise BadRequest(TOO_DEEP) from None
+    containers: list[tuple[Any, int]] = [(value, 1)] if isinstance(value, dict | list) else []
+    while containers:
+        container, depth = containers.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise BadRequest(TOO_DEEP)
+        children = container.values() if isinstance(container, dict) else container
+        containers.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    if _NUL_ESCAPE in body:
+        _refuse_nul(value, "")
+
+
+def _refuse_nul(value: Any, path: str) -> None:
+    """400 naming the first string or key under `value` (at `path`) that holds a NUL (depth is bounded by now)."""
+    if isinstance(value, str):
+        if "\0" in value:
+            raise BadRequest(f"{path or 'body'}: contains a NUL character (\\u0000)")
+    elif isinstance(value, dict):
+        for key, child in value.items():
+            if "\0" in key:
+                raise BadRequest(f"{path or 'body'}: a key contains a NUL character (\\u0000)")
+            _refuse_nul(child, f"{path}.{key}" if path else key)
+    elif isinstance(value, list):
+        for index, child in enumerate(value):
+            _refuse_nul(child, f"{path}[{index}]")
+
+
+async def check_path_and_query(request: Request[Any, Any, Any]) -> None:
+    """The app's `before_request`: 400 for a NUL in a path or query value, 404 for an id that cannot exist."""
+    for name, value in request.path_params.items():
+        if isinstance(value, str) and "\0" in value:
+            raise BadRequest(f"{name}: contains a NUL character (\\u0000)")
+        if isinstance(value, int) and not is_row_id(value):
+            raise NotFound(f"{name}: no such id ({value} is outside 1–{MAX_ID})")
+    for name, value in request.query_params.multi_items():
+        if "\0" in name or "\0" in value:
+            raise BadRequest(f"{name.replace(chr(0), '')}: contains a NUL character (\\u0000)")
 
 
 async def read_body(request: Request[Any, Any, Any]) -> bytes:

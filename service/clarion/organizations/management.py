@@ -27,14 +27,13 @@ from typing import Any, TypeVar
 
 import asyncpg
 import msgspec
-from clarion_plugins.manager import name_validation_error
 from msgspec import UNSET
 from piccolo.table import Table
 
 from clarion.auth.tables import ApiKey
 from clarion.db.engine import write_transaction
 from clarion.distribution.tables import DistributionList, Notification, Subscription, Template
-from clarion.errors import BadRequest, Conflict
+from clarion.errors import Conflict
 from clarion.occurrences.tables import IdempotencyRecord, Occurrence
 from clarion.organizations.schemas import (
     ApplicationOut,
@@ -47,6 +46,7 @@ from clarion.organizations.schemas import (
 )
 from clarion.organizations.services import TenantDirectory, uncached_directory
 from clarion.organizations.tables import Application, Event, Project
+from clarion.requests import decode_body as decode_json_body
 from clarion.users.tables import ApplicationMembership
 
 UNIQUE_VIOLATIONS = (sqlite3.IntegrityError, asyncpg.UniqueViolationError)
@@ -57,12 +57,7 @@ Body = TypeVar("Body", bound=msgspec.Struct)
 
 def decode_body(body: bytes, kind: type[Body]) -> Body:
     """`body` as a `kind` (an empty body is `{}`); 400 naming the offending field."""
-    try:
-        return msgspec.json.decode(body.strip() or b"{}", type=kind)
-    except msgspec.ValidationError as exc:
-        raise BadRequest(name_validation_error(str(exc)).replace(" | null", "")) from None
-    except msgspec.DecodeError:
-        raise BadRequest("body: not valid JSON") from None
+    return decode_json_body(body.strip() or b"{}", kind)
 
 
 def changed_fields(patch: msgspec.Struct) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from clarion.db.engine import write_transaction
 from clarion.distribution.tables import DistributionList, DistributionListMember, Notification, Subscription
 from clarion.errors import Conflict
 from clarion.organizations.services import TenantDirectory
+from clarion.requests import decode_body
 from clarion.runtime import Runtime
 from clarion.users.addresses import address_kind
 from clarion.users.schemas import (
@@ -27,7 +28,6 @@ from clarion.users.schemas import (
     RegisterRequest,
     RegisterResponse,
     UnregisterResponse,
-    decode_body,
 )
 from clarion.users.services import (
     json_object,

@@ -20,6 +20,7 @@ from clarion.errors import BadRequest, Conflict, NotFound, PermissionDenied
 from clarion.occurrences.tables import Delivery
 from clarion.organizations.services import TenantDirectory
 from clarion.pagination import Page, PageRequest, page_of_query
+from clarion.requests import decode_body
 from clarion.runtime import Runtime
 from clarion.users.addresses import address_kind
 from clarion.users.schemas import (
@@ -32,7 +33,6 @@ from clarion.users.schemas import (
     UserOut,
     UserReplace,
     UserUpdate,
-    decode_body,
 )
 from clarion.users.tables import Address, Assignment, User
 
