@@ -39,3 +39,9 @@ class PayloadTooLarge(ClarionError):
 
 class Unprocessable(ClarionError):
     status_code = 422
+
+
+class ServiceUnavailable(ClarionError):
+    """The database cannot serve the request now (full, read-only, unreachable): 503, try again later."""
+
+    status_code = 503

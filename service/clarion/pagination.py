@@ -46,6 +46,7 @@ from piccolo.columns import Column
 from piccolo.query import Select
 
 from clarion.errors import BadRequest
+from clarion.schemas import is_row_id
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
@@ -85,6 +86,8 @@ def decode_cursor(cursor: str, kind: type[SortKey]) -> SortKey:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         (value,) = msgspec.json.decode(raw, type=tuple[kind])  # type: ignore[valid-type]
+        if (isinstance(value, str) and "\0" in value) or (isinstance(value, int) and not is_row_id(value)):
+            raise ValueError("a key no list issues, and one the database cannot compare")
     except (binascii.Error, ValueError, msgspec.DecodeError):
         raise BadRequest("cursor: not a cursor of this list (take it from the Link header)") from None
     return value  # type: ignore[no-any-return]

@@ -34,7 +34,7 @@ from clarion.errors import BadRequest, NotFound, PermissionDenied
 from clarion.organizations.management import decode_body, insert_unique
 from clarion.organizations.tables import Application, Project
 from clarion.pagination import Page, PageRequest, page_of_query
-from clarion.schemas import Request, Response, Slug
+from clarion.schemas import Request, Response, Slug, check_utc_representable
 
 KeyName = Annotated[str, Meta(min_length=1, max_length=150)]
 
@@ -45,6 +45,9 @@ class KeyIn(Request):
     project: Slug | None = None
     application: Slug | None = None
     expires_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        check_utc_representable(self.expires_at, "expires_at")
 
 
 class KeyOut(Response):

@@ -13,6 +13,7 @@ from clarion.schemas import (
     Request,
     Slug,
     Username,
+    check_utc_representable,
 )
 
 
@@ -106,6 +107,9 @@ class CatalogApiKey(Request):
     grants: list[str] = []
     expires_at: datetime | None = None
     active: bool = True
+
+    def __post_init__(self) -> None:
+        check_utc_representable(self.expires_at, "expires_at")
 
 
 class CatalogOrganization(Request):

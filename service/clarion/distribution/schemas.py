@@ -1,6 +1,6 @@
 """Request and response bodies of the distribution list and subscription API."""
 
-from clarion.schemas import AddressValue, Name, Request, Response, Slug
+from clarion.schemas import AddressValue, Id, Name, Request, Response, Slug
 
 
 class ListCreate(Request):
@@ -34,12 +34,12 @@ AddressValues = list[AddressValue]
 
 
 class SubscribeRequest(Request):
-    assignment: int
+    assignment: Id
     active: bool = True
 
 
 class UnsubscribeRequest(Request):
-    assignment: int
+    assignment: Id
 
 
 class SubscriptionOut(Response):

@@ -11,6 +11,8 @@ assignments already in the list in `already` — none of those is an error.
 
 from typing import Any
 
+import msgspec
+
 from clarion.auth.services import ApiPrincipal
 from clarion.db.engine import write_transaction
 from clarion.distribution.schemas import (
@@ -30,7 +32,8 @@ from clarion.errors import BadRequest, Conflict, NotFound, PermissionDenied
 from clarion.organizations.services import ProjectRef, TenantDirectory
 from clarion.organizations.tables import Application
 from clarion.pagination import Page, PageRequest, page_of_query
-from clarion.users.schemas import decode_body
+from clarion.decoding import decode_body
+from clarion.schemas import MAX_ID, Id
 from clarion.users.tables import Address, Assignment
 
 _LIST_COLUMNS = (
@@ -233,9 +236,9 @@ async def unsubscribe(
         assignment = decode_body(body, UnsubscribeRequest).assignment
     elif query_assignment is not None:
         try:
-            assignment = int(query_assignment)
-        except ValueError:
-            raise BadRequest("assignment: expected an integer") from None
+            assignment = msgspec.convert(query_assignment, Id, strict=False)
+        except msgspec.ValidationError:
+            raise BadRequest(f"assignment: expected an id (an integer from 1 to {MAX_ID})") from None
     else:
         raise BadRequest("assignment: required (in the body or as ?assignment=)")
     await _check_assignment(organization_id, assignment)

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import msgspec
-from clarion_plugins.manager import name_validation_error
 from msgspec import UNSET
 
 from clarion.auth.services import ApiPrincipal
@@ -32,6 +31,7 @@ from clarion.organizations.services import EventRef, TenantDirectory
 from clarion.events.tables import Event
 from clarion.pagination import Page, PageRequest, page_of_query
 from clarion.process import Runtime
+from clarion.decoding import decode_body
 
 logger = logging.getLogger(__name__)
 
@@ -118,26 +118,15 @@ def decode_trigger_request(body: bytes) -> TriggerRequest:
     """The body as a `TriggerRequest` (empty = `{}`); 400 naming the offending field."""
     if not body.strip():
         return TriggerRequest()
-    try:
-        request = msgspec.json.decode(body, type=TriggerRequest)
-    except msgspec.ValidationError as exc:
-        raise BadRequest(_name_the_field(str(exc))) from None
-    except msgspec.DecodeError:
-        raise BadRequest("body: not valid JSON") from None
+    request = decode_body(body, TriggerRequest, unknown_field=_unknown_field)
     problem = filter_rules_error(request.options.filters)
     if problem:
         raise BadRequest(problem)
     return request
 
 
-def _name_the_field(message: str) -> str:
-    detail = name_validation_error(message).replace(" | null", "")
-    field, sep, text = detail.partition(": ")
-    if not sep:
-        return f"body: {detail}"
-    if text == "unknown key":
-        text = "unknown option" if field.startswith("options.") and field.count(".") == 1 else "unknown field"
-    return f"{field}: {text}"
+def _unknown_field(field: str) -> str:
+    return "unknown option" if field.startswith("options.") and field.count(".") == 1 else "unknown field"
 
 
 def _header_value(name: str, value: str | None) -> str | None:

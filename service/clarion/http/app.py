@@ -14,6 +14,7 @@ from litestar.middleware import DefineMiddleware
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.plugins import InitPlugin
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from clarion.http.controllers.keys import ApiKeyController
 from clarion.http.authentication import OPENAPI_COMPONENTS, ApiKeyAuthenticationMiddleware
@@ -28,6 +29,9 @@ from clarion.http.controllers.organizations import OrganizationController
 from clarion.http.controllers.management import EventManagementController
 from clarion.http.dependencies import provide_runtime, provide_tenants
 from clarion.process import open_runtime
+from clarion.db.failures import storage_problem
+from clarion.ids import new_id
+from clarion.http.body import check_path_and_query
 from clarion.settings import Settings
 from clarion.http.controllers.health import HealthController
 from clarion.http.controllers.ping import PingController
@@ -65,6 +69,9 @@ class ClarionPlugin(InitPlugin):
         app_config.lifespan.append(self._lifespan)
         app_config.lifespan.append(api_keys_lifespan)  # after the engine starts, so its last flush precedes close
         app_config.middleware.append(DefineMiddleware(ApiKeyAuthenticationMiddleware))
+        # After the guards (401/403), before the handler: NULs in path and query, impossible path ids.
+        # (A `before_request` on a controller or handler would replace this one: there is none.)
+        app_config.before_request = check_path_and_query
         app_config.route_handlers.extend(ROUTE_HANDLERS)
         return app_config
 
@@ -80,6 +87,8 @@ class ClarionPlugin(InitPlugin):
         # Two requests creating the same row at once: the loser's unique-index violation is a 409, not a 500.
         app_config.exception_handlers[sqlite3.IntegrityError] = _integrity_error_response
         app_config.exception_handlers[IntegrityConstraintViolationError] = _integrity_error_response
+        # Everything else that is not an HTTPException: 503 if the database cannot serve, else a logged 500.
+        app_config.exception_handlers[HTTP_500_INTERNAL_SERVER_ERROR] = _unexpected_error_response
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, app: Litestar) -> AsyncIterator[None]:
@@ -97,6 +106,27 @@ def _integrity_error_response(_: Request, exc: Exception) -> Response:
     return Response(
         {"detail": "conflict: the request clashes with data written at the same time; read it again and retry"},
         status_code=409,
+    )
+
+
+def _unexpected_error_response(request: Request, exc: Exception) -> Response:
+    """503 naming what is wrong when the database is full, read-only or gone; otherwise a 500 whose
+    `request_id` is also in the log line that holds the traceback."""
+    problem = storage_problem(exc)
+    if problem:
+        logger.warning(
+            "%s %s answered 503: %s (%s: %s)", request.method, request.url.path, problem, type(exc).__name__, exc
+        )
+        return Response({"detail": problem}, status_code=503, headers={"Retry-After": "10"})
+    request_id = new_id()
+    logger.error(
+        "unexpected error in %s %s (request_id %s)", request.method, request.url.path, request_id,
+        exc_info=exc, extra={"request_id": request_id},
+    )
+    return Response(
+        {"detail": "Internal Server Error", "request_id": request_id},
+        status_code=HTTP_500_INTERNAL_SERVER_ERROR,
+        headers={"X-Request-ID": request_id},
     )
 
 

@@ -4,7 +4,7 @@ from typing import Annotated
 
 from msgspec import UNSET, Meta, UnsetType
 
-from clarion.schemas import ChannelName, Name, Request, Response
+from clarion.schemas import ChannelName, Id, Name, Request, Response
 
 EnvironmentName = Annotated[str, Meta(min_length=1, max_length=100)]
 ChannelNames = Annotated[list[ChannelName], Meta(max_length=100)]
@@ -15,7 +15,7 @@ class NotificationIn(Request):
     """`channels` empty: every channel that can reach the members; `environments` empty: all of them."""
 
     name: Name
-    distribution_list: int | None = None
+    distribution_list: Id | None = None
     channels: ChannelNames = []
     environments: EnvironmentNames = []
     active: bool = True
@@ -23,7 +23,7 @@ class NotificationIn(Request):
 
 class NotificationPatch(Request):
     name: Name | UnsetType = UNSET
-    distribution_list: int | None | UnsetType = UNSET
+    distribution_list: Id | None | UnsetType = UNSET
     channels: ChannelNames | UnsetType = UNSET
     environments: EnvironmentNames | UnsetType = UNSET
     active: bool | UnsetType = UNSET

@@ -27,16 +27,15 @@ from typing import Any, TypeVar
 
 import asyncpg
 import msgspec
-from clarion_plugins.manager import name_validation_error
 from msgspec import UNSET
 from piccolo.table import Table
 
 from clarion.auth.tables import ApiKey
 from clarion.db.engine import write_transaction
 from clarion.distribution.tables import DistributionList
-from clarion.notifications.tables import Notification, Subscription, Template
-from clarion.errors import BadRequest, Conflict
+from clarion.errors import Conflict
 from clarion.events.tables import IdempotencyRecord
+from clarion.notifications.tables import Notification, Subscription, Template
 from clarion.occurrences.tables import Occurrence
 from clarion.organizations.schemas import (
     ApplicationOut,
@@ -48,6 +47,7 @@ from clarion.organizations.schemas import (
     ProjectOut,
 )
 from clarion.organizations.services import TenantDirectory, uncached_directory
+from clarion.decoding import decode_body as decode_json_body
 from clarion.events.tables import Event
 from clarion.organizations.tables import Application, Project
 from clarion.users.tables import ApplicationMembership
@@ -60,12 +60,7 @@ Body = TypeVar("Body", bound=msgspec.Struct)
 
 def decode_body(body: bytes, kind: type[Body]) -> Body:
     """`body` as a `kind` (an empty body is `{}`); 400 naming the offending field."""
-    try:
-        return msgspec.json.decode(body.strip() or b"{}", type=kind)
-    except msgspec.ValidationError as exc:
-        raise BadRequest(name_validation_error(str(exc)).replace(" | null", "")) from None
-    except msgspec.DecodeError:
-        raise BadRequest("body: not valid JSON") from None
+    return decode_json_body(body.strip() or b"{}", kind)
 
 
 def changed_fields(patch: msgspec.Struct) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from clarion.notifications.tables import Notification, Subscription
 from clarion.errors import Conflict
 from clarion.organizations.services import TenantDirectory
 from clarion.process import Runtime
+from clarion.decoding import decode_body
 from clarion.users.addresses import address_kind
 from clarion.users.schemas import (
     AddressOut,
@@ -28,7 +29,6 @@ from clarion.users.schemas import (
     RegisterRequest,
     RegisterResponse,
     UnregisterResponse,
-    decode_body,
 )
 from clarion.users.services import (
     json_object,

@@ -1,13 +1,11 @@
 """Request and response bodies of the users, addresses and assignments API (and of `register`)."""
 
 from datetime import datetime
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal
 
 import msgspec
-from clarion_plugins.manager import name_validation_error
 from msgspec import UNSET, Meta, UnsetType
 
-from clarion.errors import BadRequest
 from clarion.schemas import AddressName, AddressValue, ChannelName, JsonObject, Name, Request, Response, Username
 
 Email = Annotated[str, Meta(max_length=254)]
@@ -15,24 +13,6 @@ PersonName = Annotated[str, Meta(max_length=150)]
 Secret = Annotated[str, Meta(min_length=1, max_length=255)]
 CustomFieldsMode = Literal["ignore", "merge", "override", "remove", "rewrite"]
 CUSTOM_FIELDS_MODES: tuple[str, ...] = ("ignore", "merge", "override", "remove", "rewrite")
-
-T = TypeVar("T")
-
-
-def decode_body(body: bytes, kind: type[T], *, empty: T | None = None) -> T:
-    """`body` decoded as `kind`; 400 whose detail starts with the offending field."""
-    if not body.strip() and empty is not None:
-        return empty
-    try:
-        return msgspec.json.decode(body, type=kind)
-    except msgspec.ValidationError as exc:
-        detail = name_validation_error(str(exc)).replace(" | null", "")
-        field, sep, text = detail.partition(": ")
-        if not sep:
-            raise BadRequest(f"body: {detail}") from None
-        raise BadRequest(f"{field}: {'unknown field' if text == 'unknown key' else text}") from None
-    except msgspec.DecodeError:
-        raise BadRequest("body: not valid JSON") from None
 
 
 class UserCreate(Request):

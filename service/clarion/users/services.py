@@ -22,6 +22,7 @@ from clarion.occurrences.tables import Delivery
 from clarion.organizations.services import TenantDirectory
 from clarion.pagination import Page, PageRequest, page_of_query
 from clarion.process import Runtime
+from clarion.decoding import decode_body
 from clarion.users.addresses import address_kind
 from clarion.users.schemas import (
     CUSTOM_FIELDS_MODES,
@@ -33,7 +34,6 @@ from clarion.users.schemas import (
     UserOut,
     UserReplace,
     UserUpdate,
-    decode_body,
 )
 from clarion.users.tables import Address, Assignment, User
 

@@ -1,10 +1,10 @@
 """Liveness and readiness probes."""
 
 from litestar import Controller, get
-from litestar.exceptions import HTTPException
 
+from clarion.errors import ServiceUnavailable
 from clarion.schemas import Response
-from clarion.system.services import database_answers
+from clarion.system.services import database_problem
 
 
 class HealthStatus(Response):
@@ -22,7 +22,8 @@ class HealthController(Controller):
 
     @get("/ready/", operation_id="ready")
     async def ready(self) -> HealthStatus:
-        """The database answers."""
-        if not await database_answers():
-            raise HTTPException(status_code=503, detail="database unreachable")
+        """The database answers and would take a write (503 naming what is wrong otherwise)."""
+        problem = await database_problem()
+        if problem:
+            raise ServiceUnavailable(problem)
         return HealthStatus(status="ok")
