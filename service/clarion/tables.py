@@ -5,7 +5,7 @@ from piccolo.table import Table
 from clarion.auth.tables import ApiKey
 from clarion.distribution.tables import DistributionList, DistributionListMember
 from clarion.notifications.tables import Notification, Subscription, Template
-from clarion.events.tables import IdempotencyRecord
+from clarion.occurrences.tables import IdempotencyRecord
 from clarion.occurrences.tables import Delivery, Occurrence
 from clarion.events.tables import Event
 from clarion.organizations.tables import Application, Organization, Project

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from events_api_support import ORDER_PAID, SHOP, Api, api, api_settings  # noqa: F401
 
-from clarion.events import services
-from clarion.events.tables import IdempotencyRecord
+from clarion.occurrences import trigger as services
+from clarion.occurrences.tables import IdempotencyRecord
 from clarion.occurrences.tables import Occurrence
 
 BODY = {"context": {"order_id": 7}, "options": {"channels": ["email"]}}
@@ -137,7 +137,7 @@ async def test_an_expired_record_is_taken_over(api: Api) -> None:
 
 async def test_an_abandoned_claim_is_taken_over(api: Api) -> None:
     """A claim left `in_flight` by a process that died (it never committed an occurrence)."""
-    from clarion.events.idempotency import STALE_CLAIM_S
+    from clarion.occurrences.idempotency import STALE_CLAIM_S
 
     await api.post(ORDER_PAID, key="shop-app", json=BODY, headers=key("orphan"))
     await Occurrence.delete(force=True)

@@ -13,7 +13,7 @@ from clarion.database import running_engine
 from clarion.notifications.tables import Notification
 from clarion.ids import new_id
 from clarion.occurrences.store.retention import delete_expired
-from clarion.events.tables import IdempotencyRecord
+from clarion.occurrences.tables import IdempotencyRecord
 from clarion.occurrences.tables import Delivery, Occurrence
 from clarion.events.tables import Event
 from clarion.settings import DatabaseSettings, RetentionSettings

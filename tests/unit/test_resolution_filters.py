@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 
 from clarion.occurrences.resolution import MISSING, Candidate, NotificationRule, UserFields, context_selected, fill_placeholders, resolve_recipients, rules_match, select_notifications, user_selected, value_matches
-from clarion.events.schemas import TriggerFilters, TriggerOptions
+from clarion.occurrences.schemas import TriggerFilters, TriggerOptions
 
 pytestmark = pytest.mark.no_db
 

@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 
 from clarion.channels.runtime import ChannelSet
-from clarion.events.schemas import decode_options
+from clarion.occurrences.schemas import decode_options
 from clarion.occurrences.resolution import resolve_recipients
 from clarion.occurrences.statuses import DeliveryReason, DeliveryStatus
 from clarion.occurrences.store.claims import OccurrenceRecord

@@ -28,7 +28,7 @@ from typing import Any
 
 import msgspec
 
-from clarion.events.schemas import FILTER_FIELDS, FilterRules, TriggerOptions
+from clarion.occurrences.schemas import FILTER_FIELDS, FilterRules, TriggerOptions
 
 CUSTOM_FIELDS_PREFIX = "custom_fields."
 

@@ -16,7 +16,7 @@ from clarion.occurrences.store.expansion import Plan
 from clarion.occurrences.store.claims import OccurrenceRecord
 from clarion.db.sql import decode_json
 from clarion.errors import BadRequest, NotFound
-from clarion.events.schemas import TriggerRequest
+from clarion.occurrences.schemas import TriggerRequest
 from clarion.ids import new_id
 from clarion.occurrences.schemas import (
     OCCURRENCE_STATUSES,

@@ -1,8 +1,9 @@
-"""Accepted triggers (occurrences) and the deliveries they expand into."""
+"""Accepted triggers (occurrences), the deliveries they expand into, and remembered idempotent answers."""
 
 from piccolo.columns import JSON, ForeignKey, Integer, Text, Timestamptz, Varchar
 from piccolo.table import Table
 
+from clarion.auth.tables import ApiKey
 from clarion.events.tables import Event
 from clarion.notifications.tables import Notification
 from clarion.users.tables import Assignment
@@ -50,3 +51,17 @@ class Delivery(Table):
     delivered_at = Timestamptz(null=True, default=None)
     created = Timestamptz()
     updated = Timestamptz()
+
+
+class IdempotencyRecord(Table):
+    """The first answer to an `Idempotency-Key`, replayed for identical repeats."""
+
+    api_key = ForeignKey(ApiKey, null=False)
+    event = ForeignKey(Event, null=False)
+    key = Varchar(length=255)
+    request_hash = Varchar(length=64)
+    state = Varchar(length=16, default="in_flight")
+    response_status = Integer(null=True, default=None)
+    response_body = Text(null=True, default=None)
+    created = Timestamptz()
+    expires_at = Timestamptz()

@@ -34,7 +34,7 @@ from clarion.auth.tables import ApiKey
 from clarion.db.engine import write_transaction
 from clarion.distribution.tables import DistributionList
 from clarion.errors import Conflict
-from clarion.events.tables import IdempotencyRecord
+from clarion.occurrences.tables import IdempotencyRecord
 from clarion.notifications.tables import Notification, Subscription, Template
 from clarion.occurrences.tables import Occurrence
 from clarion.organizations.schemas import (

@@ -9,7 +9,9 @@ from clarion.auth.grants import Grant
 from clarion.http.guards import principal_of, requires
 from clarion.http.authentication import API_KEY_REQUIRED
 from clarion.events import services
-from clarion.events.schemas import EventOut, TriggerResponse
+from clarion.events.schemas import EventOut
+from clarion.occurrences.schemas import TriggerResponse
+from clarion.occurrences.trigger import trigger_event
 from clarion.events.services import EventPath
 from clarion.http.dependencies import Tenants
 from clarion.http.pagination import LINK_HEADER, PAGINATION, RequestedPage, list_response
@@ -60,12 +62,14 @@ class EventController(Controller):
     ) -> Response[TriggerResponse]:
         """Trigger the event: answers 201 once the occurrence is committed."""
         body = await read_body(request)
-        outcome = await services.trigger_event(
-            runtime,
+        outcome = await trigger_event(
             tenants,
             principal_of(request),
             EventPath(org, prj, app, evt),
             body,
+            channels=runtime.channels,
+            work=runtime.work,
+            settings=runtime.settings,
             cid=cid,
             idempotency_key=idempotency_key,
         )

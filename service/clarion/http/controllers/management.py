@@ -23,7 +23,6 @@ from litestar.params import FromPath
 
 from clarion.auth.grants import Grant
 from clarion.http.guards import principal_of, requires
-from clarion.http.authentication import API_KEY_REQUIRED
 from clarion.errors import PermissionDenied
 from clarion.http.controllers.events import EventController
 from clarion.organizations import management

@@ -8,7 +8,7 @@ from litestar.params import FromPath, QueryParameter
 from clarion.auth.grants import Grant
 from clarion.http.guards import requires
 from clarion.http.authentication import API_KEY_REQUIRED
-from clarion.events.services import decode_trigger_request
+from clarion.occurrences.trigger import decode_trigger_request
 from clarion.occurrences import services
 from clarion.occurrences.schemas import OccurrenceDetail, OccurrenceOut, PreviewOut
 from clarion.http.dependencies import Tenants

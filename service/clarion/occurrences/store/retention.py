@@ -3,7 +3,7 @@
 from datetime import datetime, timedelta
 
 from clarion.db.engine import write_transaction
-from clarion.events.tables import IdempotencyRecord
+from clarion.occurrences.tables import IdempotencyRecord
 from clarion.occurrences.statuses import FINISHED_OCCURRENCE
 from clarion.occurrences.tables import Delivery, Occurrence
 from clarion.settings import RetentionSettings

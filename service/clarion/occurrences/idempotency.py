@@ -25,7 +25,7 @@ import msgspec
 
 from clarion.db.engine import write_transaction
 from clarion.errors import Conflict, Unprocessable
-from clarion.events.tables import IdempotencyRecord
+from clarion.occurrences.tables import IdempotencyRecord
 
 IN_FLIGHT = "in_flight"
 DONE = "done"
