@@ -27,7 +27,7 @@ from clarion.http.controllers.notifications import NotificationController
 from clarion.http.controllers.occurrences import OccurrenceController
 from clarion.http.controllers.organizations import OrganizationController
 from clarion.http.controllers.management import EventManagementController
-from clarion.http.dependencies import provide_runtime, provide_tenants
+from clarion.http.dependencies import provide_events, provide_runtime, provide_tenants
 from clarion.process import open_runtime
 from clarion.db.failures import storage_problem
 from clarion.ids import new_id
@@ -80,6 +80,7 @@ class ClarionPlugin(InitPlugin):
         app_config.dependencies["settings"] = Provide(lambda: settings, use_cache=True, sync_to_thread=False)
         app_config.dependencies["runtime"] = Provide(provide_runtime, sync_to_thread=False)
         app_config.dependencies["tenants"] = Provide(provide_tenants, sync_to_thread=False)
+        app_config.dependencies["events"] = Provide(provide_events, sync_to_thread=False)
 
     def _add_exception_handlers(self, app_config: AppConfig) -> None:
         app_config.exception_handlers[ClarionError] = _clarion_error_response

@@ -1,18 +1,20 @@
 """What handlers are given besides the request: the process's parts and the tenant directory.
 
 Registered on the app in `clarion.http.app`; a handler names what it needs,
-e.g. `runtime: RuntimeDependency` or `tenants: Tenants`.
+e.g. `runtime: RuntimeDependency`, `tenants: Tenants` or `events: Events`.
 """
 
 from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.params import SkipValidation
 
+from clarion.events.directory import EventDirectory
 from clarion.organizations.services import TenantDirectory
 from clarion.process import Runtime
 
 RuntimeDependency = NamedDependency[SkipValidation[Runtime]]
 Tenants = NamedDependency[SkipValidation[TenantDirectory]]
+Events = NamedDependency[SkipValidation[EventDirectory]]
 
 
 def provide_runtime(state: State) -> Runtime:
@@ -25,3 +27,11 @@ def provide_tenants(state: State) -> TenantDirectory:
     if tenants is None:
         tenants = state["tenants"] = TenantDirectory()
     return tenants  # type: ignore[no-any-return]
+
+
+def provide_events(state: State) -> EventDirectory:
+    """The app's `EventDirectory`, on its `TenantDirectory` (created on first use)."""
+    events = state.get("events")
+    if events is None:
+        events = state["events"] = EventDirectory(provide_tenants(state))
+    return events  # type: ignore[no-any-return]

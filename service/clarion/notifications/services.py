@@ -41,7 +41,7 @@ from clarion.notifications.schemas import (
 )
 from clarion.occurrences.tables import Delivery
 from clarion.organizations.management import UNIQUE_VIOLATIONS, changed_fields, decode_body, exists, insert_unique
-from clarion.organizations.services import EventRef, uncached_directory
+from clarion.events.directory import EventRef, uncached_events
 from clarion.pagination import Page, PageRequest, page_of_query
 from clarion.process import Runtime
 
@@ -56,7 +56,7 @@ NOTIFICATION_COLUMNS = (
 
 
 async def _event(path: EventPath) -> EventRef:
-    return await uncached_directory().event(path.org, path.prj, path.app, path.evt)
+    return await uncached_events().event(path.org, path.prj, path.app, path.evt)
 
 
 async def _notification_row(event: EventRef, pk: int) -> dict[str, Any]:

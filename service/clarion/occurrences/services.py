@@ -27,9 +27,11 @@ from clarion.occurrences.schemas import (
     PreviewOut,
 )
 from clarion.occurrences.tables import Delivery, Occurrence
-from clarion.organizations.services import EventRef, TenantDirectory
+from clarion.events.directory import EventDirectory, EventRef
+from clarion.organizations.services import TenantDirectory
 from clarion.pagination import Page, PageRequest, page_of_query
-from clarion.process import Runtime
+from clarion.channels.runtime import ChannelSet
+from clarion.rendering import TemplateRenderer
 
 MAX_CORRELATION_ID = 255
 _OCCURRENCE_COLUMNS = (
@@ -109,12 +111,12 @@ async def read_occurrence(tenants: TenantDirectory, org: str, prj: str, app: str
 
 
 async def list_occurrences(
-    tenants: TenantDirectory, org: str, prj: str, app: str, evt: str, page: PageRequest, status: str | None
+    events: EventDirectory, org: str, prj: str, app: str, evt: str, page: PageRequest, status: str | None
 ) -> Page[OccurrenceOut]:
     """The event's occurrences, newest first, optionally only those with `status`."""
     if status is not None and status not in OCCURRENCE_STATUSES:
         raise BadRequest(f"status: must be one of {', '.join(OCCURRENCE_STATUSES)}")
-    event = await tenants.event(org, prj, app, evt)
+    event = await events.event(org, prj, app, evt)
     query = Occurrence.select(*_OCCURRENCE_COLUMNS).where(Occurrence.event == event.id)
     if status is not None:
         query = query.where(Occurrence.status == status)
@@ -123,7 +125,7 @@ async def list_occurrences(
 
 
 async def preview_trigger(
-    runtime: Runtime, event: EventRef, request: TriggerRequest, cid: str | None
+    event: EventRef, request: TriggerRequest, cid: str | None, *, channels: ChannelSet, renderer: TemplateRenderer
 ) -> PreviewOut:
     """Who would receive what if `request` triggered `event` now; nothing is stored or sent."""
     if event.refusal is not None:
@@ -131,7 +133,7 @@ async def preview_trigger(
     if cid is not None and len(cid) > MAX_CORRELATION_ID:
         raise BadRequest(f"cid: at most {MAX_CORRELATION_ID} characters")
     for index, channel in enumerate(request.options.channels or ()):
-        if runtime.channels.state(channel) == "unknown":
+        if channels.state(channel) == "unknown":
             raise BadRequest(f"options.channels[{index}]: channel {channel!r} is not configured")
     record = OccurrenceRecord(
         id=new_id(),
@@ -142,7 +144,7 @@ async def preview_trigger(
         created=datetime.now(UTC),
     )
     try:
-        plan = await plan_occurrence(record, runtime.channels, runtime.renderer)
+        plan = await plan_occurrence(record, channels, renderer)
     except ExpansionError as exc:
         raise BadRequest(str(exc)) from None
     return _preview_of(plan, event)

@@ -30,7 +30,7 @@ from clarion.metrics.registry import record_trigger
 from clarion.occurrences import idempotency
 from clarion.occurrences.schemas import TriggerRequest, TriggerResponse, filter_rules_error
 from clarion.occurrences.tables import Occurrence
-from clarion.organizations.services import EventRef, TenantDirectory
+from clarion.events.directory import EventDirectory, EventRef
 from clarion.settings import Settings
 from clarion.work import WorkAnnouncer
 
@@ -57,7 +57,7 @@ class TriggerOutcome:
 
 
 async def trigger_event(
-    tenants: TenantDirectory,
+    events: EventDirectory,
     principal: ApiPrincipal,
     path: EventPath,
     body: bytes,
@@ -69,7 +69,7 @@ async def trigger_event(
     idempotency_key: str | None,
 ) -> TriggerOutcome:
     """Accept a trigger: the 201's body once the occurrence is committed (or the replayed one)."""
-    event = await tenants.event(path.org, path.prj, path.app, path.evt)
+    event = await events.event(path.org, path.prj, path.app, path.evt)
     request = decode_trigger_request(body)
     cid = _header_value("cid", cid)
     idempotency_key = _header_value(IDEMPOTENCY_HEADER, idempotency_key)

@@ -46,6 +46,7 @@ from clarion.organizations.schemas import (
     FlaggedPatch,
     ProjectOut,
 )
+from clarion.events.directory import uncached_events
 from clarion.organizations.services import TenantDirectory, uncached_directory
 from clarion.decoding import decode_body as decode_json_body
 from clarion.events.tables import Event
@@ -204,7 +205,7 @@ async def create_event(tenants: TenantDirectory, org: str, prj: str, app: str, b
 
 
 async def update_event(tenants: TenantDirectory, org: str, prj: str, app: str, evt: str, body: bytes) -> EventDetailOut:
-    event = await uncached_directory().event(org, prj, app, evt)
+    event = await uncached_events().event(org, prj, app, evt)
     changes = changed_fields(decode_body(body, EventPatch))
     row = await _update(Event, event.id, changes)
     tenants.forget()
@@ -212,7 +213,7 @@ async def update_event(tenants: TenantDirectory, org: str, prj: str, app: str, e
 
 
 async def delete_event(tenants: TenantDirectory, org: str, prj: str, app: str, evt: str) -> None:
-    event = await uncached_directory().event(org, prj, app, evt)
+    event = await uncached_events().event(org, prj, app, evt)
     async with write_transaction():
         if await exists(Occurrence, Occurrence.event == event.id):
             raise Conflict(f"event {evt!r} has occurrences: deactivate or lock it instead")

@@ -1,25 +1,24 @@
 """Resolving the slugs of a path to rows (cached ≤ 1 s), and the organization/project/application reads.
 
-`TenantDirectory` turns `org` / `prj` / `app` / `evt` slugs into small
-immutable refs (ids, names, flags) with one query per miss, served from a
-`TtlCache` for at most a second: a locked, deactivated or paused event or parent
-is seen within a second, and the hot trigger path does no lookup query at all.
-Unknown slugs are 404 naming the first level that does not exist.
+`TenantDirectory` turns `org` / `prj` / `app` slugs into small immutable refs
+(ids, names, flags) with one query per miss, served from a `TtlCache` for at
+most a second: a locked, deactivated or paused parent is seen within a second.
+Unknown slugs are 404 naming the first level that does not exist. Events are
+resolved the same way by `clarion.events.directory`.
 
 Controllers get the process's directory as the `tenants` dependency
 (`clarion.http.dependencies.provide_tenants`).
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from piccolo.columns import ForeignKey
 
-from clarion.auth.services import ApiPrincipal
 from clarion.cache import TtlCache
 from clarion.errors import NotFound
 from clarion.organizations.schemas import ApplicationOut, OrganizationOut, ProjectOut
-from clarion.events.tables import Event
 from clarion.organizations.tables import Application, Organization, Project
 from clarion.pagination import Page, PageRequest, page_of_query
 
@@ -59,20 +58,6 @@ class ApplicationRef:
     organization_id: int
 
 
-@dataclass(frozen=True, slots=True)
-class EventRef:
-    """An event with what its parents' flags mean for a trigger."""
-
-    id: int
-    slug: str
-    name: str
-    application_id: int
-    project_id: int
-    organization_id: int
-    refusal: str | None  # why it cannot be triggered (the first inactive or locked level), or None
-    paused: bool  # the event or a parent is paused
-
-
 SlugPath = tuple[str, ...]
 
 
@@ -81,6 +66,7 @@ class TenantDirectory:
 
     def __init__(self, *, ttl_s: float = SLUG_CACHE_TTL_S) -> None:
         self._cache: TtlCache[SlugPath, Any] = TtlCache(_load, ttl_s=ttl_s)
+        self._on_forget: list[Callable[[], None]] = []
 
     async def organization(self, org: str) -> OrganizationRef:
         ref = await self._cache.get((org,))
@@ -102,16 +88,16 @@ class TenantDirectory:
             raise NotFound(f"unknown application {app!r}")
         return ref  # type: ignore[no-any-return]
 
-    async def event(self, org: str, prj: str, app: str, evt: str) -> EventRef:
-        ref = await self._cache.get((org, prj, app, evt))
-        if ref is None:
-            await self.application(org, prj, app)
-            raise NotFound(f"unknown event {evt!r}")
-        return ref  # type: ignore[no-any-return]
-
     def forget(self) -> None:
-        """Drop every cached ref: this process sees a management change at once (others within the TTL)."""
+        """Drop every cached ref, and those resolved through this directory (`on_forget`): this
+        process sees a management change at once (others within the TTL)."""
         self._cache.clear()
+        for forget in self._on_forget:
+            forget()
+
+    def on_forget(self, forget: Callable[[], None]) -> None:
+        """Call `forget` too when this directory forgets (a directory of what lies below)."""
+        self._on_forget.append(forget)
 
 
 def uncached_directory() -> TenantDirectory:
@@ -124,9 +110,7 @@ async def _load(path: SlugPath) -> Any:
         return await _load_organization(*path)
     if len(path) == 2:
         return await _load_project(*path)
-    if len(path) == 3:
-        return await _load_application(*path)
-    return await _load_event(*path)
+    return await _load_application(*path)
 
 
 async def _load_organization(org: str) -> OrganizationRef | None:
@@ -152,7 +136,7 @@ async def _load_project(org: str, prj: str) -> ProjectRef | None:
     )
     if row is None:
         return None
-    return ProjectRef(row["id"], row["slug"], row["name"], _flags(row), row["organization_id"])
+    return ProjectRef(row["id"], row["slug"], row["name"], flags_of(row), row["organization_id"])
 
 
 async def _load_application(org: str, prj: str, app: str) -> ApplicationRef | None:
@@ -174,63 +158,15 @@ async def _load_application(org: str, prj: str, app: str) -> ApplicationRef | No
     if row is None:
         return None
     return ApplicationRef(
-        row["id"], row["slug"], row["name"], _flags(row), row["project_id"], row["organization_id"]
+        row["id"], row["slug"], row["name"], flags_of(row), row["project_id"], row["organization_id"]
     )
 
 
-async def _load_event(org: str, prj: str, app: str, evt: str) -> EventRef | None:
-    application = Event.application
-    project = Event.application.project
-    row = await (
-        Event.select(
-            Event.id,
-            Event.slug,
-            Event.name,
-            Event.active,
-            Event.locked,
-            Event.paused,
-            application.id.as_alias("application_id"),
-            application.active.as_alias("application_active"),
-            application.locked.as_alias("application_locked"),
-            application.paused.as_alias("application_paused"),
-            project.id.as_alias("project_id"),
-            project.active.as_alias("project_active"),
-            project.locked.as_alias("project_locked"),
-            project.paused.as_alias("project_paused"),
-            project.organization.id.as_alias("organization_id"),
-        )
-        .where(
-            (Event.slug == evt)
-            & (application.slug == app)
-            & (project.slug == prj)
-            & (project.organization.slug == org)
-        )
-        .first()
-    )
-    if row is None:
-        return None
-    levels = (
-        (f"project {prj!r}", _flags(row, "project_")),
-        (f"application {app!r}", _flags(row, "application_")),
-        (f"event {evt!r}", _flags(row)),
-    )
-    return EventRef(
-        id=row["id"],
-        slug=row["slug"],
-        name=row["name"],
-        application_id=row["application_id"],
-        project_id=row["project_id"],
-        organization_id=row["organization_id"],
-        refusal=_refusal(levels),
-        paused=any(flags.paused for _, flags in levels),
-    )
-
-
-def _flags(row: dict[str, Any], prefix: str = "") -> Flags:
+def flags_of(row: dict[str, Any], prefix: str = "") -> Flags:
     return Flags(bool(row[f"{prefix}active"]), bool(row[f"{prefix}locked"]), bool(row[f"{prefix}paused"]))
 
 
-def _refusal(levels: tuple[tuple[str, Flags], ...]) -> str | None:
+def refusal_of(levels: tuple[tuple[str, Flags], ...]) -> str | None:
     for what, flags in levels:
         if not flags.active:
             return f"{what} is inactive"
@@ -253,19 +189,19 @@ async def read_project(tenants: TenantDirectory, org: str, prj: str) -> ProjectO
 
 
 async def list_projects(
-    tenants: TenantDirectory, principal: ApiPrincipal, org: str, page: PageRequest
+    tenants: TenantDirectory, org: str, page: PageRequest, *, only: str | None = None
 ) -> Page[ProjectOut]:
-    """The organization's projects; a narrowed key sees only its own."""
+    """The organization's projects (`only` that one, for a key narrowed to it)."""
     ref = await tenants.organization(org)
-    return await _list_flagged(Project, Project.organization, ref.id, principal.project, page, ProjectOut)
+    return await _list_flagged(Project, Project.organization, ref.id, only, page, ProjectOut)
 
 
 async def list_applications(
-    tenants: TenantDirectory, principal: ApiPrincipal, org: str, prj: str, page: PageRequest
+    tenants: TenantDirectory, org: str, prj: str, page: PageRequest, *, only: str | None = None
 ) -> Page[ApplicationOut]:
-    """The project's applications; an application key sees only its own."""
+    """The project's applications (`only` that one, for a key narrowed to it)."""
     ref = await tenants.project(org, prj)
-    return await _list_flagged(Application, Application.project, ref.id, principal.application, page, ApplicationOut)
+    return await _list_flagged(Application, Application.project, ref.id, only, page, ApplicationOut)
 
 
 FlaggedOut = TypeVar("FlaggedOut", ProjectOut, ApplicationOut)

@@ -13,7 +13,7 @@ from clarion.events.schemas import EventOut
 from clarion.occurrences.schemas import TriggerResponse
 from clarion.occurrences.trigger import trigger_event
 from clarion.events.services import EventPath
-from clarion.http.dependencies import Tenants
+from clarion.http.dependencies import Events, Tenants
 from clarion.http.pagination import LINK_HEADER, PAGINATION, RequestedPage, list_response
 from clarion.http.body import read_body
 from clarion.http.dependencies import RuntimeDependency
@@ -54,7 +54,7 @@ class EventController(Controller):
         app: FromPath[str],
         evt: FromPath[str],
         runtime: RuntimeDependency,
-        tenants: Tenants,
+        events: Events,
         cid: Annotated[str | None, QueryParameter(name="cid", description="correlation id, ≤ 255 chars")] = None,
         idempotency_key: Annotated[
             str | None, HeaderParameter(name="idempotency-key", description="≤ 255 chars; replays the first 201")
@@ -63,7 +63,7 @@ class EventController(Controller):
         """Trigger the event: answers 201 once the occurrence is committed."""
         body = await read_body(request)
         outcome = await trigger_event(
-            tenants,
+            events,
             principal_of(request),
             EventPath(org, prj, app, evt),
             body,

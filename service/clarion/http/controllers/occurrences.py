@@ -11,7 +11,7 @@ from clarion.http.authentication import API_KEY_REQUIRED
 from clarion.occurrences.trigger import decode_trigger_request
 from clarion.occurrences import services
 from clarion.occurrences.schemas import OccurrenceDetail, OccurrenceOut, PreviewOut
-from clarion.http.dependencies import Tenants
+from clarion.http.dependencies import Events, Tenants
 from clarion.http.pagination import PAGINATION, RequestedPage, list_response
 from clarion.http.body import read_body
 from clarion.http.dependencies import RuntimeDependency
@@ -39,13 +39,13 @@ class OccurrenceController(Controller):
         app: FromPath[str],
         evt: FromPath[str],
         page: RequestedPage,
-        tenants: Tenants,
+        events: Events,
         status: Annotated[
             str | None, QueryParameter(name="status", description="pending, processing, completed or failed")
         ] = None,
     ) -> Response[list[OccurrenceOut]]:
         """The event's occurrences, newest first."""
-        occurrences = await services.list_occurrences(tenants, org, prj, app, evt, page, status)
+        occurrences = await services.list_occurrences(events, org, prj, app, evt, page, status)
         return list_response(occurrences, request)
 
     @post(
@@ -62,10 +62,12 @@ class OccurrenceController(Controller):
         app: FromPath[str],
         evt: FromPath[str],
         runtime: RuntimeDependency,
-        tenants: Tenants,
+        events: Events,
         cid: Annotated[str | None, QueryParameter(name="cid", description="correlation id, ≤ 255 chars")] = None,
     ) -> PreviewOut:
         """What triggering the event with this body would send (the same body as trigger); stores and sends nothing."""
-        event = await tenants.event(org, prj, app, evt)
+        event = await events.event(org, prj, app, evt)
         body = await read_body(request)
-        return await services.preview_trigger(runtime, event, decode_trigger_request(body), cid)
+        return await services.preview_trigger(
+            event, decode_trigger_request(body), cid, channels=runtime.channels, renderer=runtime.renderer
+        )

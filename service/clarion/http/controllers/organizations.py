@@ -36,7 +36,7 @@ class OrganizationController(ProjectManagementHandlers, Controller):
         self, request: Request[Any, Any, Any], org: FromPath[str], page: RequestedPage, tenants: Tenants
     ) -> Response[list[ProjectOut]]:
         """The organization's projects (a narrowed key sees its own only)."""
-        projects = await services.list_projects(tenants, principal_of(request), org, page)
+        projects = await services.list_projects(tenants, org, page, only=principal_of(request).project)
         return list_response(projects, request)
 
     @get("/p/{prj:str}/", operation_id="readProject", guards=READ)
@@ -49,5 +49,5 @@ class OrganizationController(ProjectManagementHandlers, Controller):
         self, request: Request[Any, Any, Any], org: FromPath[str], prj: FromPath[str], page: RequestedPage, tenants: Tenants
     ) -> Response[list[ApplicationOut]]:
         """The project's applications (an application key sees its own only)."""
-        applications = await services.list_applications(tenants, principal_of(request), org, prj, page)
+        applications = await services.list_applications(tenants, org, prj, page, only=principal_of(request).application)
         return list_response(applications, request)
