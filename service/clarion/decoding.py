@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import msgspec
+from msgspec import UNSET
 from clarion_plugins.manager import name_validation_error
 
 from clarion.errors import BadRequest
@@ -85,3 +86,13 @@ def _refuse_nul(value: Any, path: str) -> None:
     elif isinstance(value, list):
         for index, child in enumerate(value):
             _refuse_nul(child, f"{path}[{index}]")
+
+
+def decode_fields(body: bytes, kind: type[T]) -> T:
+    """`body` as a `kind`, an empty body meaning `{}` (every field at its default); 400 naming the field."""
+    return decode_body(body.strip() or b"{}", kind)
+
+
+def changed_fields(patch: msgspec.Struct) -> dict[str, Any]:
+    """The fields a PATCH body gave (UNSET ones are left alone)."""
+    return {name: value for name in patch.__struct_fields__ if (value := getattr(patch, name)) is not UNSET}

@@ -30,7 +30,7 @@ class ChannelController(Controller):
     ) -> Response[list[ChannelOut]]:
         """The channels configured in this service, with their type and whether they are enabled."""
         await tenants.organization(org)
-        return list_response(services.list_channels(runtime, page), request)
+        return list_response(services.list_channels(runtime.channels, page), request)
 
     @get("/p/{prj:str}/c/", operation_id="listProjectChannels", guards=READ, response_headers=LINK_HEADER)
     async def list_project_channels(
@@ -39,7 +39,7 @@ class ChannelController(Controller):
     ) -> Response[list[ChannelOut]]:
         """The channels a project can use: every configured channel."""
         await tenants.project(org, prj)
-        return list_response(services.list_channels(runtime, page), request)
+        return list_response(services.list_channels(runtime.channels, page), request)
 
 
 class PluginController(Controller):
@@ -50,4 +50,4 @@ class PluginController(Controller):
     @get("/", operation_id="listPlugins", guards=[requires(Grant.ADMIN)])
     async def list_plugins(self, runtime: RuntimeDependency) -> PluginsOut:
         """Loaded plugins, the channel types they provide, and plugins that failed to load."""
-        return services.describe_plugins(runtime)
+        return services.describe_plugins(runtime.channels)

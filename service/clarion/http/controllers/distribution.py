@@ -9,6 +9,7 @@ from clarion.auth.grants import Grant
 from clarion.http.guards import principal_of, requires
 from clarion.http.authentication import API_KEY_REQUIRED
 from clarion.distribution import services
+from clarion.notifications import subscriptions
 from clarion.distribution.schemas import AddResult, ListOut, MemberOut, SubscriptionOut, Unsubscribed
 from clarion.http.dependencies import Tenants
 from clarion.http.pagination import LINK_HEADER, PAGINATION, RequestedPage, list_response
@@ -103,7 +104,7 @@ class SubscriptionController(Controller):
     ) -> Response[SubscriptionOut]:
         """Subscribe an assignment to the notification (201 new, 200 updated)."""
         body = await read_body(request)
-        out, created = await services.subscribe(tenants, org, prj, app, pk, body)
+        out, created = await subscriptions.subscribe(tenants, org, prj, app, pk, body)
         return Response(out, status_code=201 if created else 200)
 
     @delete("/", operation_id="unsubscribe", guards=APPLICATION_USERS, status_code=200)
@@ -119,4 +120,4 @@ class SubscriptionController(Controller):
     ) -> Unsubscribed:
         """Remove an assignment's subscription (`{"assignment": id}` in the body or `?assignment=`)."""
         body = await read_body(request)
-        return await services.unsubscribe(tenants, org, prj, app, pk, body, assignment)
+        return await subscriptions.unsubscribe(tenants, org, prj, app, pk, body, assignment)

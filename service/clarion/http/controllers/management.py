@@ -25,7 +25,7 @@ from clarion.auth.grants import Grant
 from clarion.http.guards import principal_of, requires
 from clarion.errors import PermissionDenied
 from clarion.http.controllers.events import EventController
-from clarion.organizations import management
+from clarion.catalog import tenants as management
 from clarion.organizations.schemas import ApplicationOut, EventDetailOut, ProjectOut
 from clarion.http.dependencies import Tenants
 from clarion.http.body import read_body

@@ -9,7 +9,7 @@ from clarion.auth.grants import Grant
 from clarion.http.guards import principal_of, requires
 from clarion.http.authentication import API_KEY_REQUIRED
 from clarion.events.services import EventPath
-from clarion.notifications import services
+from clarion.catalog import notifications as services
 from clarion.notifications.schemas import NotificationDetailOut, NotificationOut, TemplateOut
 from clarion.http.pagination import LINK_HEADER, PAGINATION, RequestedPage, list_response
 from clarion.http.body import read_body
@@ -50,7 +50,7 @@ class NotificationController(Controller):
         """Create a notification of the event."""
         body = await read_body(request)
         return await services.create_notification(
-            runtime, principal_of(request), EventPath(org, prj, app, evt), body
+            runtime.channels, principal_of(request), EventPath(org, prj, app, evt), body
         )
 
     @get("/n/{pk:int}/", operation_id="readNotification", guards=ADMIN)
@@ -74,7 +74,7 @@ class NotificationController(Controller):
         """Change the fields given."""
         body = await read_body(request)
         return await services.update_notification(
-            runtime, principal_of(request), EventPath(org, prj, app, evt), pk, body
+            runtime.channels, principal_of(request), EventPath(org, prj, app, evt), pk, body
         )
 
     @delete("/n/{pk:int}/", operation_id="deleteNotification", guards=ADMIN)
@@ -98,7 +98,7 @@ class NotificationController(Controller):
     ) -> Response[TemplateOut]:
         """Create (201) or replace (200) the notification's template for a channel."""
         body = await read_body(request)
-        return _put_response(await services.put_template(runtime, EventPath(org, prj, app, evt), pk, channel, body))
+        return _put_response(await services.put_template(runtime.channels, runtime.renderer, EventPath(org, prj, app, evt), pk, channel, body))
 
     @delete("/n/{pk:int}/templates/{channel:str}/", operation_id="deleteNotificationTemplate", guards=ADMIN)
     async def delete_notification_template(
@@ -126,7 +126,7 @@ class NotificationController(Controller):
     ) -> Response[TemplateOut]:
         """Create (201) or replace (200) the event's fallback template for a channel."""
         body = await read_body(request)
-        return _put_response(await services.put_template(runtime, EventPath(org, prj, app, evt), None, channel, body))
+        return _put_response(await services.put_template(runtime.channels, runtime.renderer, EventPath(org, prj, app, evt), None, channel, body))
 
     @delete("/templates/{channel:str}/", operation_id="deleteEventTemplate", guards=ADMIN)
     async def delete_event_template(

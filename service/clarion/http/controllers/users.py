@@ -12,7 +12,8 @@ from clarion.http.dependencies import Tenants
 from clarion.http.pagination import LINK_HEADER, PAGINATION, RequestedPage, list_response
 from clarion.http.body import read_body
 from clarion.http.dependencies import RuntimeDependency
-from clarion.users import registration, services
+from clarion.membership import assignments, registration
+from clarion.users import services
 from clarion.users.schemas import AddressOut, AssignmentOut, RegisterResponse, UnregisterResponse, UserOut
 
 READ = [requires(Grant.USER_READ)]
@@ -106,7 +107,7 @@ class UserController(Controller):
         tenants: Tenants,
     ) -> Response[list[AssignmentOut]]:
         """The user's assignments (address on a channel)."""
-        return list_response(await services.list_assignments(tenants, org, username, page), request)
+        return list_response(await assignments.list_assignments(tenants, org, username, page), request)
 
     @post("/{username:str}/assignments/", operation_id="createAssignment", guards=WRITE, status_code=201)
     async def create_assignment(
@@ -118,7 +119,7 @@ class UserController(Controller):
         runtime: RuntimeDependency,
     ) -> AssignmentOut:
         """Assign one of the user's addresses to a configured channel that accepts its kind."""
-        return await services.create_assignment(runtime, tenants, org, username, await read_body(request))
+        return await assignments.create_assignment(runtime.channels, tenants, org, username, await read_body(request))
 
     @delete("/{username:str}/assignments/{pk:int}/", operation_id="deleteAssignment", guards=WRITE)
     async def delete_assignment(
@@ -130,7 +131,7 @@ class UserController(Controller):
         tenants: Tenants,
     ) -> None:
         """Delete an assignment (with its list memberships and subscriptions; a narrowed key: only inside its scope)."""
-        await services.delete_assignment(tenants, principal_of(request), org, username, pk)
+        await assignments.delete_assignment(tenants, principal_of(request), org, username, pk)
 
 
 class RegistrationController(Controller):
@@ -150,7 +151,7 @@ class RegistrationController(Controller):
     ) -> RegisterResponse:
         """Register a user with the application (idempotent)."""
         body = await read_body(request)
-        return await registration.register(runtime, tenants, org, prj, app, body)
+        return await registration.register(runtime.channels, tenants, org, prj, app, body)
 
     @post("/unregister/{username:str}/", operation_id="unregisterUser", guards=APPLICATION_USERS, status_code=200)
     async def unregister(

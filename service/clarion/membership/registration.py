@@ -19,7 +19,8 @@ from clarion.distribution.tables import DistributionList, DistributionListMember
 from clarion.notifications.tables import Notification, Subscription
 from clarion.errors import Conflict
 from clarion.organizations.services import TenantDirectory
-from clarion.process import Runtime
+from clarion.channels.runtime import ChannelSet
+from clarion.channels.services import channels_for_kind
 from clarion.decoding import decode_body
 from clarion.users.addresses import address_kind
 from clarion.users.schemas import (
@@ -32,17 +33,16 @@ from clarion.users.schemas import (
 )
 from clarion.users.services import (
     json_object,
-    channels_for_kind,
     find_user,
     merge_fields,
-    read_assignment,
     user_out,
 )
+from clarion.membership.assignments import read_assignment
 from clarion.users.tables import Address, ApplicationMembership, Assignment, User
 
 
 async def register(
-    runtime: Runtime, tenants: TenantDirectory, org: str, prj: str, app: str, body: bytes
+    channels: ChannelSet, tenants: TenantDirectory, org: str, prj: str, app: str, body: bytes
 ) -> RegisterResponse:
     application = await tenants.application(org, prj, app)
     request = decode_body(body, RegisterRequest)
@@ -56,7 +56,7 @@ async def register(
             address = await _address(user_id, given.value, given.name, f"addresses[{index}].name")
             addresses.append(address)
             if given.assign_to_preferred_channel:
-                for channel in channels_for_kind(runtime, address.kind):
+                for channel in channels_for_kind(channels, address.kind):
                     assignment_ids.append(await _assignment(address.id, channel))
         if request.distribution_list is not None:
             list_ref = await _pinned_list(application.project_id, application.id, app, request.distribution_list)

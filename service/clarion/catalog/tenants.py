@@ -21,13 +21,10 @@ history or into what other parts of the API manage:
 Revoked keys narrowed to a deleted project or application are deleted with it.
 """
 
-import sqlite3
 from datetime import datetime, timezone
-from typing import Any, TypeVar
+from typing import Any
 
-import asyncpg
 import msgspec
-from msgspec import UNSET
 from piccolo.table import Table
 
 from clarion.auth.tables import ApiKey
@@ -48,39 +45,13 @@ from clarion.organizations.schemas import (
 )
 from clarion.events.directory import uncached_events
 from clarion.organizations.services import TenantDirectory, uncached_directory
-from clarion.decoding import decode_body as decode_json_body
+from clarion.db.rows import exists, insert_unique
+from clarion.decoding import changed_fields, decode_fields
 from clarion.events.tables import Event
 from clarion.organizations.tables import Application, Project
 from clarion.users.tables import ApplicationMembership
 
-UNIQUE_VIOLATIONS = (sqlite3.IntegrityError, asyncpg.UniqueViolationError)
 FLAG_FIELDS = ("name", "active", "locked", "paused")
-
-Body = TypeVar("Body", bound=msgspec.Struct)
-
-
-def decode_body(body: bytes, kind: type[Body]) -> Body:
-    """`body` as a `kind` (an empty body is `{}`); 400 naming the offending field."""
-    return decode_json_body(body.strip() or b"{}", kind)
-
-
-def changed_fields(patch: msgspec.Struct) -> dict[str, Any]:
-    """The fields a PATCH body gave (UNSET ones are left alone)."""
-    return {name: value for name in patch.__struct_fields__ if (value := getattr(patch, name)) is not UNSET}
-
-
-async def insert_unique(row: Table, duplicate: str) -> int:
-    """Insert `row` (inside a unit of work); 409 `duplicate` when a unique key is taken."""
-    try:
-        inserted = await type(row).insert(row).returning(type(row)._meta.primary_key)
-    except UNIQUE_VIOLATIONS:
-        raise Conflict(duplicate) from None
-    return inserted[0]["id"]  # type: ignore[no-any-return]
-
-
-async def exists(table: type[Table], condition: Any) -> bool:
-    return bool(await table.exists().where(condition))
-
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
@@ -95,7 +66,7 @@ def _project_out(row: dict[str, Any]) -> ProjectOut:
 
 async def create_project(tenants: TenantDirectory, org: str, body: bytes) -> ProjectOut:
     organization = await uncached_directory().organization(org)
-    data = decode_body(body, FlaggedIn)
+    data = decode_fields(body, FlaggedIn)
     async with write_transaction():
         await insert_unique(
             Project(organization=organization.id, created=_now(), **msgspec.structs.asdict(data)),
@@ -107,7 +78,7 @@ async def create_project(tenants: TenantDirectory, org: str, body: bytes) -> Pro
 
 async def update_project(tenants: TenantDirectory, org: str, prj: str, body: bytes) -> ProjectOut:
     project = await uncached_directory().project(org, prj)
-    changes = changed_fields(decode_body(body, FlaggedPatch))
+    changes = changed_fields(decode_fields(body, FlaggedPatch))
     row = await _update(Project, project.id, changes)
     tenants.forget()
     return _project_out(row)
@@ -132,7 +103,7 @@ async def delete_project(tenants: TenantDirectory, org: str, prj: str) -> None:
 
 async def create_application(tenants: TenantDirectory, org: str, prj: str, body: bytes) -> ApplicationOut:
     project = await uncached_directory().project(org, prj)
-    data = decode_body(body, FlaggedIn)
+    data = decode_fields(body, FlaggedIn)
     async with write_transaction():
         await insert_unique(
             Application(project=project.id, created=_now(), **msgspec.structs.asdict(data)),
@@ -144,7 +115,7 @@ async def create_application(tenants: TenantDirectory, org: str, prj: str, body:
 
 async def update_application(tenants: TenantDirectory, org: str, prj: str, app: str, body: bytes) -> ApplicationOut:
     application = await uncached_directory().application(org, prj, app)
-    changes = changed_fields(decode_body(body, FlaggedPatch))
+    changes = changed_fields(decode_fields(body, FlaggedPatch))
     row = await _update(Application, application.id, changes)
     tenants.forget()
     return ApplicationOut(**{name: row[name] for name in ("slug", *FLAG_FIELDS)})
@@ -194,7 +165,7 @@ def _event_out(row: dict[str, Any]) -> EventDetailOut:
 
 async def create_event(tenants: TenantDirectory, org: str, prj: str, app: str, body: bytes) -> EventDetailOut:
     application = await uncached_directory().application(org, prj, app)
-    data = decode_body(body, EventIn)
+    data = decode_fields(body, EventIn)
     async with write_transaction():
         await insert_unique(
             Event(application=application.id, created=_now(), **msgspec.structs.asdict(data)),
@@ -206,7 +177,7 @@ async def create_event(tenants: TenantDirectory, org: str, prj: str, app: str, b
 
 async def update_event(tenants: TenantDirectory, org: str, prj: str, app: str, evt: str, body: bytes) -> EventDetailOut:
     event = await uncached_events().event(org, prj, app, evt)
-    changes = changed_fields(decode_body(body, EventPatch))
+    changes = changed_fields(decode_fields(body, EventPatch))
     row = await _update(Event, event.id, changes)
     tenants.forget()
     return _event_out(row)

@@ -40,10 +40,12 @@ from clarion.notifications.schemas import (
     TemplateOut,
 )
 from clarion.occurrences.tables import Delivery
-from clarion.organizations.management import UNIQUE_VIOLATIONS, changed_fields, decode_body, exists, insert_unique
+from clarion.db.rows import UNIQUE_VIOLATIONS, exists, insert_unique
+from clarion.decoding import changed_fields, decode_fields
 from clarion.events.directory import EventRef, uncached_events
 from clarion.pagination import Page, PageRequest, page_of_query
-from clarion.process import Runtime
+from clarion.channels.runtime import ChannelSet
+from clarion.rendering import TemplateRenderer
 
 NOTIFICATION_COLUMNS = (
     Notification.id,
@@ -111,11 +113,11 @@ async def read_notification(path: EventPath, pk: int) -> NotificationDetailOut:
 
 
 async def create_notification(
-    runtime: Runtime, principal: ApiPrincipal, path: EventPath, body: bytes
+    channels: ChannelSet, principal: ApiPrincipal, path: EventPath, body: bytes
 ) -> NotificationOut:
     event = await _event(path)
-    data = decode_body(body, NotificationIn)
-    await _check_notification(runtime, principal, event, msgspec.structs.asdict(data))
+    data = decode_fields(body, NotificationIn)
+    await _check_notification(channels, principal, event, msgspec.structs.asdict(data))
     async with write_transaction():
         pk = await insert_unique(
             Notification(
@@ -133,12 +135,12 @@ async def create_notification(
 
 
 async def update_notification(
-    runtime: Runtime, principal: ApiPrincipal, path: EventPath, pk: int, body: bytes
+    channels: ChannelSet, principal: ApiPrincipal, path: EventPath, pk: int, body: bytes
 ) -> NotificationOut:
     event = await _event(path)
     await _notification_row(event, pk)
-    changes = changed_fields(decode_body(body, NotificationPatch))
-    await _check_notification(runtime, principal, event, changes)
+    changes = changed_fields(decode_fields(body, NotificationPatch))
+    await _check_notification(channels, principal, event, changes)
     values: dict[Any, Any] = {}
     for name, value in changes.items():
         column = getattr(Notification, name)
@@ -166,11 +168,11 @@ async def delete_notification(path: EventPath, pk: int) -> None:
 
 
 async def _check_notification(
-    runtime: Runtime, principal: ApiPrincipal, event: EventRef, fields: Mapping[str, Any]
+    channels: ChannelSet, principal: ApiPrincipal, event: EventRef, fields: Mapping[str, Any]
 ) -> None:
     """400 naming the field when the list or a channel is not one the notification may use."""
     for index, channel in enumerate(fields.get("channels") or ()):
-        _check_channel(runtime, channel, f"channels[{index}]")
+        _check_channel(channels, channel, f"channels[{index}]")
         if channel in fields["channels"][:index]:
             raise BadRequest(f"channels[{index}]: channel {channel!r} is listed twice")
     list_id = fields.get("distribution_list")
@@ -192,8 +194,8 @@ async def _check_notification(
         )
 
 
-def _check_channel(runtime: Runtime, channel: str, field: str) -> None:
-    if runtime.channels.state(channel) == "unknown":
+def _check_channel(channels: ChannelSet, channel: str, field: str) -> None:
+    if channels.state(channel) == "unknown":
         raise BadRequest(f"{field}: channel {channel!r} is not configured")
 
 
@@ -201,15 +203,20 @@ def _check_channel(runtime: Runtime, channel: str, field: str) -> None:
 
 
 async def put_template(
-    runtime: Runtime, path: EventPath, notification: int | None, channel: str, body: bytes
+    channels: ChannelSet,
+    renderer: TemplateRenderer,
+    path: EventPath,
+    notification: int | None,
+    channel: str,
+    body: bytes,
 ) -> tuple[TemplateOut, bool]:
     """Create or replace the (event or notification) template for `channel`; True when it was created."""
     event = await _event(path)
     if notification is not None:
         await _notification_row(event, notification)
-    _check_channel(runtime, channel, "channel")
-    data = decode_body(body, TemplateIn)
-    await _check_template(runtime, path.org, data)
+    _check_channel(channels, channel, "channel")
+    data = decode_fields(body, TemplateIn)
+    await _check_template(renderer, path.org, data)
     where = _template_scope(event, notification, channel)
     parts = {"subject": data.subject, "text": data.text, "html": data.html}
     async with write_transaction():
@@ -248,10 +255,10 @@ def _template_scope(event: EventRef, notification: int | None, channel: str) -> 
     return (Template.event == event.id) & owner & (Template.channel == channel)
 
 
-async def _check_template(runtime: Runtime, organization: str, data: TemplateIn) -> None:
+async def _check_template(renderer: TemplateRenderer, organization: str, data: TemplateIn) -> None:
     """400 naming the part that is too large or does not compile in the renderer's sandbox."""
     if all(getattr(data, part) is None for part in PARTS):
         raise BadRequest("body: give at least one of subject, text, html")
-    errors = await runtime.renderer.check(TemplateParts(data.subject, data.text, data.html), tenant=organization)
+    errors = await renderer.check(TemplateParts(data.subject, data.text, data.html), tenant=organization)
     if errors:
         raise BadRequest(errors[0])

@@ -1,0 +1,1 @@
+"""How users become recipients: assignments of their addresses to channels, an application's registered users, subscriptions."""
