@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
-.PHONY: run test test-sqlite test-postgres test-min bench install clean
+.PHONY: run test lint-imports test-sqlite test-postgres test-min bench install clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +20,11 @@ install: $(INSTALLED)
 run: $(INSTALLED)
 	$(PY) -m clarion.devtools.devserver
 
-test: test-sqlite test-postgres
+test: lint-imports test-sqlite test-postgres
+
+# The import rules of docs/architecture.md (contracts in pyproject.toml).
+lint-imports: $(INSTALLED)
+	$(VENV)/bin/lint-imports
 
 test-sqlite: $(INSTALLED)
 	CLARION_TEST_DATABASE=sqlite $(PY) -m pytest

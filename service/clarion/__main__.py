@@ -105,8 +105,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _worker(settings: Settings, _: argparse.Namespace) -> int:
-    from clarion.process import run_worker
     from clarion.logs import configure_logging
+    from clarion.process import run_worker
 
     configure_logging(settings.logging)
     asyncio.run(run_worker(settings))
@@ -120,7 +120,8 @@ def _channel_kinds(settings: Settings) -> dict[str, frozenset[str]]:
 
 
 def _apply(settings: Settings, args: argparse.Namespace) -> int:
-    from clarion.catalog.services import apply_catalog, read_catalog
+    from clarion.catalog.services import apply_catalog
+    from clarion.catalog.validation import read_catalog
     from clarion.channels.registry import channel_address_kinds, channel_secret_checks, load_plugins
 
     manager = load_plugins(settings.plugins)
@@ -179,9 +180,10 @@ def _channels(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _config_check(settings: Settings, _: argparse.Namespace) -> int:
+    from clarion_plugins import ChannelConfigError
+
     from clarion.channels.registry import create_channel, load_plugins
     from clarion.db.engine import create_engine
-    from clarion_plugins import ChannelConfigError
 
     create_engine(settings.database)
     manager = load_plugins(settings.plugins)

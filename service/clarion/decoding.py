@@ -10,8 +10,8 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import msgspec
-from msgspec import UNSET
 from clarion_plugins.manager import name_validation_error
+from msgspec import UNSET
 
 from clarion.errors import BadRequest
 

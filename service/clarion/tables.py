@@ -4,10 +4,9 @@ from piccolo.table import Table
 
 from clarion.auth.tables import ApiKey
 from clarion.distribution.tables import DistributionList, DistributionListMember
-from clarion.notifications.tables import Notification, Subscription, Template
-from clarion.occurrences.tables import IdempotencyRecord
-from clarion.occurrences.tables import Delivery, Occurrence
 from clarion.events.tables import Event
+from clarion.notifications.tables import Notification, Subscription, Template
+from clarion.occurrences.tables import Delivery, IdempotencyRecord, Occurrence
 from clarion.organizations.tables import Application, Organization, Project
 from clarion.users.tables import Address, ApplicationMembership, Assignment, User
 

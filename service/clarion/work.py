@@ -8,9 +8,14 @@ announces it.
 
 import asyncio
 import contextlib
+import logging
+
+import asyncpg
 
 from clarion.db.engine import ClarionEngine
 from clarion.db.postgres import ClarionPostgresEngine
+
+logger = logging.getLogger(__name__)
 
 WORK_CHANNEL = "clarion_work"
 """The PostgreSQL LISTEN/NOTIFY channel on which new work is announced."""
@@ -46,3 +51,30 @@ class WorkAnnouncer:
         self.signal.notify()
         if self._notify_others:
             await self._engine.run_ddl(f"NOTIFY {WORK_CHANNEL}")
+
+
+async def listen_for_work(database_url: str, signal: WorkSignal, poll_interval_s: float) -> None:
+    """PostgreSQL: a dedicated connection LISTENs for work announced by other processes, until cancelled."""
+    delay = 0.5
+    while True:
+        connection = None
+        try:
+            connection = await asyncpg.connect(database_url)
+            lost = asyncio.Event()
+            connection.add_termination_listener(lambda _, lost=lost: lost.set())
+            await connection.add_listener(WORK_CHANNEL, lambda *_: signal.notify())
+            signal.notify()  # anything announced while not listening
+            delay = 0.5
+            await lost.wait()
+            logger.warning("LISTEN connection lost; reconnecting")
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            logger.warning("LISTEN %s failed (%s); polling every %ss meanwhile", WORK_CHANNEL, exc,
+                           poll_interval_s)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
+        finally:
+            if connection is not None and not connection.is_closed():
+                with contextlib.suppress(Exception):
+                    await connection.close(timeout=2)

@@ -41,7 +41,8 @@ from events_api_support import app_running
 from litestar import Litestar
 
 from clarion.http.app import create_app
-from clarion.catalog.services import apply_catalog, decode_catalog
+from clarion.catalog.services import apply_catalog
+from clarion.catalog.validation import decode_catalog
 from clarion.occurrences.tables import Delivery, Occurrence
 from clarion.process import Runtime
 from clarion.settings import Settings

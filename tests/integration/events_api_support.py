@@ -18,7 +18,8 @@ from litestar import Litestar
 
 from clarion.http.app import create_app
 from clarion.auth.grants import ALL_GRANTS, Grant
-from clarion.catalog.services import apply_catalog, decode_catalog
+from clarion.catalog.services import apply_catalog
+from clarion.catalog.validation import decode_catalog
 from clarion.settings import Settings
 from clarion_test_support import BASE_CONFIG
 

@@ -13,7 +13,8 @@ from typing import Any
 
 import httpx
 
-from clarion.catalog.services import apply_catalog, decode_catalog
+from clarion.catalog.services import apply_catalog
+from clarion.catalog.validation import decode_catalog
 from clarion.database import running_engine
 from clarion.settings import DatabaseSettings
 from clarion_test_support import clarion_command, free_port

@@ -10,7 +10,8 @@ from catalog_fixtures import EVERY_FIELD_CATALOG, SPEC_CATALOG, catalog_copy
 
 from clarion.auth.tables import ApiKey
 from clarion.auth.tokens import hash_token
-from clarion.catalog.services import CatalogError, apply_catalog, decode_catalog
+from clarion.catalog.services import apply_catalog
+from clarion.catalog.validation import CatalogError, decode_catalog
 from clarion.database import running_engine
 from clarion.tables import ALL_TABLES
 from clarion.distribution.tables import DistributionList, DistributionListMember

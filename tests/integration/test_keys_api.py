@@ -151,7 +151,8 @@ async def test_grant_and_scope_matrix(mapi, key, method, path, status):
 
 
 async def test_applying_the_catalog_again_does_not_bring_a_revoked_key_back(mapi):
-    from clarion.catalog.services import apply_catalog, decode_catalog
+    from clarion.catalog.services import apply_catalog
+    from clarion.catalog.validation import decode_catalog
     from events_api_support import CHANNEL_KINDS
     from management_support import MANAGEMENT_CATALOG
 

@@ -8,7 +8,8 @@ from catalog_fixtures import SPEC_CATALOG
 from test_catalog import CHANNEL_KINDS
 
 from clarion.auth.tables import ApiKey
-from clarion.catalog.services import apply_catalog, decode_catalog
+from clarion.catalog.services import apply_catalog
+from clarion.catalog.validation import decode_catalog
 from clarion.database import running_engine
 from clarion.notifications.tables import Notification
 from clarion.ids import new_id

@@ -30,9 +30,9 @@ from clarion.auth.services import ApiPrincipal
 from clarion.auth.tables import ApiKey
 from clarion.auth.tokens import hash_token, new_token
 from clarion.db.engine import write_transaction
-from clarion.errors import BadRequest, NotFound, PermissionDenied
 from clarion.db.rows import insert_unique
 from clarion.decoding import decode_fields
+from clarion.errors import BadRequest, NotFound, PermissionDenied
 from clarion.organizations.tables import Application, Project
 from clarion.pagination import Page, PageRequest, page_of_query
 from clarion.schemas import Request, Response, Slug, check_utc_representable

@@ -9,19 +9,15 @@ The key's `last_used_at` is not written per request: used key ids are collected
 in memory and written by one UPDATE every `LAST_USED_FLUSH_S` seconds (and once
 more at shutdown), so authentication adds no write to the hot path.
 
-`api_keys_lifespan` (registered in `clarion.http.app`) puts an `ApiKeys` on
+`clarion.http.authentication.api_keys_lifespan` puts an `ApiKeys` on
 `app.state.api_keys` and runs the flusher.
 """
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
-
-from litestar import Litestar
 
 from clarion.auth.grants import expand_grants
 from clarion.auth.tables import ApiKey
@@ -152,29 +148,3 @@ async def _load_key(token_hash: str) -> _StoredKey | None:
         active=bool(row["active"]),
         expires_at=expires_at.timestamp() if expires_at is not None else None,
     )
-
-
-def api_keys_of(app: Litestar) -> ApiKeys:
-    return app.state.api_keys  # type: ignore[no-any-return]
-
-
-@contextlib.asynccontextmanager
-async def api_keys_lifespan(app: Litestar) -> AsyncIterator[None]:
-    """Serve `app.state.api_keys`; record last use every few seconds and once more on shutdown.
-
-    Register it after the lifespan that starts the database engine, so the final
-    flush runs before the engine closes.
-    """
-    keys = ApiKeys()
-    app.state.api_keys = keys
-    flusher = asyncio.create_task(keys.flush_periodically(), name="clarion-api-key-last-used")
-    try:
-        yield
-    finally:
-        flusher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await flusher
-        try:
-            await asyncio.wait_for(keys.flush_last_used(), SHUTDOWN_FLUSH_TIMEOUT_S)
-        except Exception:  # including TimeoutError: never hold up the shutdown for a last-used time
-            logger.warning("recording API keys' last use at shutdown failed", exc_info=True)

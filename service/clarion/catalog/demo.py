@@ -7,7 +7,8 @@ from pathlib import Path
 from clarion.auth.grants import Grant
 from clarion.auth.tables import ApiKey
 from clarion.auth.tokens import hash_token, new_token
-from clarion.catalog.services import apply_catalog, decode_catalog
+from clarion.catalog.services import apply_catalog
+from clarion.catalog.validation import decode_catalog
 from clarion.db.engine import write_transaction
 from clarion.organizations.tables import Organization
 

@@ -25,11 +25,13 @@ from typing import Any
 import msgspec
 
 from clarion.auth.services import ApiPrincipal
+from clarion.channels.runtime import ChannelSet
 from clarion.db.engine import write_transaction
-from clarion.rendering import PARTS, TemplateParts
+from clarion.db.rows import UNIQUE_VIOLATIONS, exists, insert_unique
+from clarion.decoding import changed_fields, decode_fields
 from clarion.distribution.tables import DistributionList
-from clarion.notifications.tables import Notification, Subscription, Template
 from clarion.errors import BadRequest, Conflict, NotFound
+from clarion.events.directory import EventRef, uncached_events
 from clarion.events.services import EventPath
 from clarion.notifications.schemas import (
     NotificationDetailOut,
@@ -39,13 +41,10 @@ from clarion.notifications.schemas import (
     TemplateIn,
     TemplateOut,
 )
+from clarion.notifications.tables import Notification, Subscription, Template
 from clarion.occurrences.tables import Delivery
-from clarion.db.rows import UNIQUE_VIOLATIONS, exists, insert_unique
-from clarion.decoding import changed_fields, decode_fields
-from clarion.events.directory import EventRef, uncached_events
 from clarion.pagination import Page, PageRequest, page_of_query
-from clarion.channels.runtime import ChannelSet
-from clarion.rendering import TemplateRenderer
+from clarion.rendering import PARTS, TemplateParts, TemplateRenderer
 
 NOTIFICATION_COLUMNS = (
     Notification.id,

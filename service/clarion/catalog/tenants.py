@@ -29,11 +29,14 @@ from piccolo.table import Table
 
 from clarion.auth.tables import ApiKey
 from clarion.db.engine import write_transaction
+from clarion.db.rows import exists, insert_unique
+from clarion.decoding import changed_fields, decode_fields
 from clarion.distribution.tables import DistributionList
 from clarion.errors import Conflict
-from clarion.occurrences.tables import IdempotencyRecord
+from clarion.events.directory import uncached_events
+from clarion.events.tables import Event
 from clarion.notifications.tables import Notification, Subscription, Template
-from clarion.occurrences.tables import Occurrence
+from clarion.occurrences.tables import IdempotencyRecord, Occurrence
 from clarion.organizations.schemas import (
     ApplicationOut,
     EventDetailOut,
@@ -43,11 +46,7 @@ from clarion.organizations.schemas import (
     FlaggedPatch,
     ProjectOut,
 )
-from clarion.events.directory import uncached_events
 from clarion.organizations.services import TenantDirectory, uncached_directory
-from clarion.db.rows import exists, insert_unique
-from clarion.decoding import changed_fields, decode_fields
-from clarion.events.tables import Event
 from clarion.organizations.tables import Application, Project
 from clarion.users.tables import ApplicationMembership
 

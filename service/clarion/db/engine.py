@@ -8,7 +8,6 @@ import contextlib
 from collections.abc import Iterable
 from pathlib import Path
 
-from piccolo.engine.base import Engine
 from piccolo.table import Table
 
 from clarion.db.postgres import ClarionPostgresEngine
@@ -45,6 +44,10 @@ def bind_engine(engine: ClarionEngine, tables: Iterable[type[Table]]) -> None:
     for table in (*tables, Migration):
         table._meta._db = engine
     _bound = engine
+
+
+def has_bound_engine() -> bool:
+    return _bound is not None
 
 
 def bound_engine() -> ClarionEngine:

@@ -41,7 +41,7 @@ from clarion.occurrences.store.outcomes import Outcome, complete_finished_occurr
 from clarion.occurrences.store.retention import delete_expired
 from clarion.rendering import TemplateRenderer
 from clarion.settings import Settings
-from clarion.work import WORK_CHANNEL, WorkAnnouncer
+from clarion.work import WorkAnnouncer, listen_for_work
 
 logger = logging.getLogger(__name__)
 
@@ -119,7 +119,9 @@ class Dispatcher:
         self._loop_task = asyncio.create_task(self._run(), name="clarion-dispatcher")
         self._tasks.append(asyncio.create_task(self._renew_leases(), name="clarion-lease-renewal"))
         if self.postgres:
-            self._tasks.append(asyncio.create_task(self._listen(), name="clarion-listen"))
+            self._tasks.append(asyncio.create_task(
+                listen_for_work(self.database_url, self.signal, self.settings.poll_interval_s), name="clarion-listen"
+            ))
         logger.info("dispatcher %s started", self.worker_id)
 
     async def stop(self, grace_s: float | None = None) -> None:
@@ -376,32 +378,3 @@ class Dispatcher:
                 await self.claims.renew()
             except Exception:
                 logger.exception("renewing leases failed")
-
-    async def _listen(self) -> None:
-        """PostgreSQL: a dedicated connection LISTENs for work announced by other processes."""
-        import asyncpg
-
-        signal = self.signal
-        delay = 0.5
-        while True:
-            connection = None
-            try:
-                connection = await asyncpg.connect(self.database_url)
-                lost = asyncio.Event()
-                connection.add_termination_listener(lambda _, lost=lost: lost.set())
-                await connection.add_listener(WORK_CHANNEL, lambda *_: signal.notify())
-                signal.notify()  # anything announced while not listening
-                delay = 0.5
-                await lost.wait()
-                logger.warning("LISTEN connection lost; reconnecting")
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                logger.warning("LISTEN %s failed (%s); polling every %ss meanwhile", WORK_CHANNEL, exc,
-                               self.settings.poll_interval_s)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 30.0)
-            finally:
-                if connection is not None and not connection.is_closed():
-                    with contextlib.suppress(Exception):
-                        await connection.close(timeout=2)

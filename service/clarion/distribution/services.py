@@ -13,6 +13,7 @@ from typing import Any
 
 from clarion.auth.services import ApiPrincipal
 from clarion.db.engine import write_transaction
+from clarion.decoding import decode_body
 from clarion.distribution.schemas import (
     AddressValues,
     AddResult,
@@ -25,7 +26,6 @@ from clarion.errors import BadRequest, Conflict, NotFound, PermissionDenied
 from clarion.organizations.services import ProjectRef, TenantDirectory
 from clarion.organizations.tables import Application
 from clarion.pagination import Page, PageRequest, page_of_query
-from clarion.decoding import decode_body
 from clarion.users.tables import Address, Assignment
 
 _LIST_COLUMNS = (

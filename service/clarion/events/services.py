@@ -7,6 +7,7 @@ from clarion.events.tables import Event
 from clarion.organizations.services import TenantDirectory
 from clarion.pagination import Page, PageRequest, page_of_query
 
+
 @dataclass(frozen=True, slots=True)
 class EventPath:
     org: str

@@ -16,33 +16,32 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.plugins import InitPlugin
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
-from clarion.http.controllers.keys import ApiKeyController
-from clarion.http.authentication import OPENAPI_COMPONENTS, ApiKeyAuthenticationMiddleware
-from clarion.auth.services import api_keys_lifespan
+from clarion.db.failures import storage_problem
+from clarion.errors import ClarionError
+from clarion.http.authentication import OPENAPI_COMPONENTS, ApiKeyAuthenticationMiddleware, api_keys_lifespan
+from clarion.http.body import check_path_and_query
 from clarion.http.controllers.channels import ChannelController, PluginController
 from clarion.http.controllers.distribution import DistributionListController, SubscriptionController
-from clarion.errors import ClarionError
+from clarion.http.controllers.events import EventController
+from clarion.http.controllers.health import HealthController
+from clarion.http.controllers.keys import ApiKeyController
 from clarion.http.controllers.metrics import MetricsController
 from clarion.http.controllers.notifications import NotificationController
 from clarion.http.controllers.occurrences import OccurrenceController
 from clarion.http.controllers.organizations import OrganizationController
-from clarion.http.controllers.management import EventManagementController
-from clarion.http.dependencies import provide_events, provide_runtime, provide_tenants
-from clarion.process import open_runtime
-from clarion.db.failures import storage_problem
-from clarion.ids import new_id
-from clarion.http.body import check_path_and_query
-from clarion.settings import Settings
-from clarion.http.controllers.health import HealthController
 from clarion.http.controllers.ping import PingController
 from clarion.http.controllers.users import RegistrationController, UserController
+from clarion.http.dependencies import provide_events, provide_runtime, provide_tenants
+from clarion.ids import new_id
+from clarion.process import open_runtime
+from clarion.settings import Settings
 
 ROUTE_HANDLERS = [
     HealthController,
     MetricsController,
     PingController,
     OrganizationController,
-    EventManagementController,
+    EventController,
     OccurrenceController,
     NotificationController,
     ChannelController,

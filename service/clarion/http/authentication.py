@@ -7,12 +7,20 @@ inactive or expired key is 401 with a JSON `detail`. On success
 `request.user` is the key's `ApiPrincipal` and `request.auth` its token.
 """
 
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from litestar import Litestar
 from litestar.connection import ASGIConnection
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 from litestar.openapi.spec import Components, SecurityRequirement, SecurityScheme
 from litestar.types import Receive, Scope, Send
 
-from clarion.auth.services import InvalidApiKey, api_keys_of
+from clarion.auth.services import SHUTDOWN_FLUSH_TIMEOUT_S, ApiKeys, InvalidApiKey
+
+logger = logging.getLogger(__name__)
 
 API_PREFIX = "/api/"
 SCHEME = "key"
@@ -48,3 +56,29 @@ class ApiKeyAuthenticationMiddleware(AbstractAuthenticationMiddleware):
             raise InvalidApiKey("malformed Authorization header: expected 'Key <token>'")
         principal = await api_keys_of(connection.app).authenticate(token)
         return AuthenticationResult(user=principal, auth=token)
+
+
+def api_keys_of(app: Litestar) -> ApiKeys:
+    return app.state.api_keys  # type: ignore[no-any-return]
+
+
+@contextlib.asynccontextmanager
+async def api_keys_lifespan(app: Litestar) -> AsyncIterator[None]:
+    """Serve `app.state.api_keys`; record last use every few seconds and once more on shutdown.
+
+    Register it after the lifespan that starts the database engine, so the final
+    flush runs before the engine closes.
+    """
+    keys = ApiKeys()
+    app.state.api_keys = keys
+    flusher = asyncio.create_task(keys.flush_periodically(), name="clarion-api-key-last-used")
+    try:
+        yield
+    finally:
+        flusher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await flusher
+        try:
+            await asyncio.wait_for(keys.flush_last_used(), SHUTDOWN_FLUSH_TIMEOUT_S)
+        except Exception:  # including TimeoutError: never hold up the shutdown for a last-used time
+            logger.warning("recording API keys' last use at shutdown failed", exc_info=True)

@@ -15,6 +15,7 @@ from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from clarion.errors import BadRequest, NotFound, PayloadTooLarge
 from clarion.schemas import MAX_ID, is_row_id
 
+
 async def check_path_and_query(request: Request[Any, Any, Any]) -> None:
     """The app's `before_request`: 400 for a NUL in a path or query value, 404 for an id that cannot exist."""
     for name, value in request.path_params.items():

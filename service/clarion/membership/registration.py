@@ -14,14 +14,15 @@ of work.
 import json
 from typing import Any
 
-from clarion.db.engine import write_transaction
-from clarion.distribution.tables import DistributionList, DistributionListMember
-from clarion.notifications.tables import Notification, Subscription
-from clarion.errors import Conflict
-from clarion.organizations.services import TenantDirectory
 from clarion.channels.runtime import ChannelSet
 from clarion.channels.services import channels_for_kind
+from clarion.db.engine import write_transaction
 from clarion.decoding import decode_body
+from clarion.distribution.tables import DistributionList, DistributionListMember
+from clarion.errors import Conflict
+from clarion.membership.assignments import read_assignment
+from clarion.notifications.tables import Notification, Subscription
+from clarion.organizations.services import TenantDirectory
 from clarion.users.addresses import address_kind
 from clarion.users.schemas import (
     AddressOut,
@@ -32,12 +33,11 @@ from clarion.users.schemas import (
     UnregisterResponse,
 )
 from clarion.users.services import (
-    json_object,
     find_user,
+    json_object,
     merge_fields,
     user_out,
 )
-from clarion.membership.assignments import read_assignment
 from clarion.users.tables import Address, ApplicationMembership, Assignment, User
 
 

@@ -14,8 +14,8 @@ from typing import Any
 import msgspec
 
 from clarion.channels.runtime import ChannelSet
-from clarion.occurrences.schemas import decode_options
 from clarion.occurrences.resolution import resolve_recipients
+from clarion.occurrences.schemas import decode_options
 from clarion.occurrences.statuses import DeliveryReason, DeliveryStatus
 from clarion.occurrences.store.claims import OccurrenceRecord
 from clarion.occurrences.store.expansion import Plan, PlannedDelivery, load_templates

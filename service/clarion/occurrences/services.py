@@ -11,13 +11,12 @@ from typing import Any
 
 import msgspec
 
-from clarion.occurrences.planning import ExpansionError, plan_occurrence
-from clarion.occurrences.store.expansion import Plan
-from clarion.occurrences.store.claims import OccurrenceRecord
+from clarion.channels.runtime import ChannelSet
 from clarion.db.sql import decode_json
 from clarion.errors import BadRequest, NotFound
-from clarion.occurrences.schemas import TriggerRequest
+from clarion.events.directory import EventDirectory, EventRef
 from clarion.ids import new_id
+from clarion.occurrences.planning import ExpansionError, plan_occurrence
 from clarion.occurrences.schemas import (
     OCCURRENCE_STATUSES,
     DeliveryOut,
@@ -25,12 +24,13 @@ from clarion.occurrences.schemas import (
     OccurrenceOut,
     PreviewMessage,
     PreviewOut,
+    TriggerRequest,
 )
+from clarion.occurrences.store.claims import OccurrenceRecord
+from clarion.occurrences.store.expansion import Plan
 from clarion.occurrences.tables import Delivery, Occurrence
-from clarion.events.directory import EventDirectory, EventRef
 from clarion.organizations.services import TenantDirectory
 from clarion.pagination import Page, PageRequest, page_of_query
-from clarion.channels.runtime import ChannelSet
 from clarion.rendering import TemplateRenderer
 
 MAX_CORRELATION_ID = 255

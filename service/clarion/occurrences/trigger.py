@@ -24,13 +24,13 @@ from clarion.channels.runtime import ChannelSet
 from clarion.db.engine import write_transaction
 from clarion.decoding import decode_body
 from clarion.errors import BadRequest
+from clarion.events.directory import EventDirectory, EventRef
 from clarion.events.services import EventPath
 from clarion.ids import new_id
 from clarion.metrics.registry import record_trigger
 from clarion.occurrences import idempotency
 from clarion.occurrences.schemas import TriggerRequest, TriggerResponse, filter_rules_error
 from clarion.occurrences.tables import Occurrence
-from clarion.events.directory import EventDirectory, EventRef
 from clarion.settings import Settings
 from clarion.work import WorkAnnouncer
 

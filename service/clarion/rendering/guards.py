@@ -15,7 +15,8 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from jinja2 import filters as jinja_filters, nodes, pass_context
+from jinja2 import filters as jinja_filters
+from jinja2 import nodes, pass_context
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 from jinja2.visitor import NodeTransformer
 

@@ -14,10 +14,10 @@ from typing import Any
 from msgspec import UNSET
 
 from clarion.db.engine import write_transaction
+from clarion.decoding import decode_body
 from clarion.errors import BadRequest, Conflict, NotFound
 from clarion.organizations.services import TenantDirectory
 from clarion.pagination import Page, PageRequest, page_of_query
-from clarion.decoding import decode_body
 from clarion.users.addresses import address_kind
 from clarion.users.schemas import (
     CUSTOM_FIELDS_MODES,

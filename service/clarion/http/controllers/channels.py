@@ -6,13 +6,12 @@ from litestar import Controller, Request, Response, get
 from litestar.params import FromPath
 
 from clarion.auth.grants import Grant
-from clarion.http.guards import requires
-from clarion.http.authentication import API_KEY_REQUIRED
 from clarion.channels import services
 from clarion.channels.schemas import ChannelOut, PluginsOut
-from clarion.http.dependencies import Tenants
+from clarion.http.authentication import API_KEY_REQUIRED
+from clarion.http.dependencies import RuntimeDependency, Tenants
+from clarion.http.guards import requires
 from clarion.http.pagination import LINK_HEADER, PAGINATION, RequestedPage, list_response
-from clarion.http.dependencies import RuntimeDependency
 
 READ = [requires(Grant.ORGANIZATION_READ)]
 

@@ -6,14 +6,14 @@ from litestar import Controller, Request, Response, delete, get, post
 from litestar.params import FromPath, QueryParameter
 
 from clarion.auth.grants import Grant
-from clarion.http.guards import principal_of, requires
-from clarion.http.authentication import API_KEY_REQUIRED
 from clarion.distribution import services
-from clarion.notifications import subscriptions
 from clarion.distribution.schemas import AddResult, ListOut, MemberOut, SubscriptionOut, Unsubscribed
-from clarion.http.dependencies import Tenants
-from clarion.http.pagination import LINK_HEADER, PAGINATION, RequestedPage, list_response
+from clarion.http.authentication import API_KEY_REQUIRED
 from clarion.http.body import read_body
+from clarion.http.dependencies import Tenants
+from clarion.http.guards import principal_of, requires
+from clarion.http.pagination import LINK_HEADER, PAGINATION, RequestedPage, list_response
+from clarion.notifications import subscriptions
 
 READ = [requires(Grant.DISTRIBUTIONLIST_READ)]
 # An application key manages the lists pinned to its application, which live at project level.

@@ -1,4 +1,5 @@
-"""The Events API of the source document: list an application's events, trigger one."""
+"""The Events API of the source document: list an application's events, trigger one; plus managing
+events (`EventManagementHandlers`)."""
 
 from typing import Annotated, Any
 
@@ -6,22 +7,22 @@ from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, HeaderParameter, QueryParameter
 
 from clarion.auth.grants import Grant
-from clarion.http.guards import principal_of, requires
-from clarion.http.authentication import API_KEY_REQUIRED
 from clarion.events import services
 from clarion.events.schemas import EventOut
+from clarion.events.services import EventPath
+from clarion.http.authentication import API_KEY_REQUIRED
+from clarion.http.body import read_body
+from clarion.http.controllers.management import EventManagementHandlers
+from clarion.http.dependencies import Events, RuntimeDependency, Tenants
+from clarion.http.guards import principal_of, requires
+from clarion.http.pagination import LINK_HEADER, PAGINATION, RequestedPage, list_response
 from clarion.occurrences.schemas import TriggerResponse
 from clarion.occurrences.trigger import trigger_event
-from clarion.events.services import EventPath
-from clarion.http.dependencies import Events, Tenants
-from clarion.http.pagination import LINK_HEADER, PAGINATION, RequestedPage, list_response
-from clarion.http.body import read_body
-from clarion.http.dependencies import RuntimeDependency
 
 REPLAYED_HEADER = "Idempotent-Replayed"
 
 
-class EventController(Controller):
+class EventController(EventManagementHandlers, Controller):
     path = "/api/o/{org:str}/p/{prj:str}/a/{app:str}/e"
     tags = ["events"]
     security = API_KEY_REQUIRED

@@ -11,11 +11,11 @@ from litestar.params import FromPath
 
 from clarion.auth import keys
 from clarion.auth.grants import Grant
-from clarion.http.guards import principal_of, requires
 from clarion.auth.keys import KeyCreatedOut, KeyOut
 from clarion.http.authentication import API_KEY_REQUIRED
-from clarion.http.pagination import LINK_HEADER, PAGINATION, RequestedPage, list_response
 from clarion.http.body import read_body
+from clarion.http.guards import principal_of, requires
+from clarion.http.pagination import LINK_HEADER, PAGINATION, RequestedPage, list_response
 
 ADMIN = [requires(Grant.ADMIN, parents="write")]
 

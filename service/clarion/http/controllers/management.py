@@ -3,8 +3,7 @@
 Litestar (2.25) refuses two controllers that share a path (both bring an
 automatic `OPTIONS` handler), so these handlers join the controllers that
 already serve their paths: `ProjectManagementHandlers` is mixed into
-`OrganizationController`, and `EventManagementController` extends
-`EventController` (registered in its place).
+`OrganizationController`, `EventManagementHandlers` into `EventController`.
 
 Scope: an organization key manages everything in its organization; a project
 key manages applications and events inside its project, an application key
@@ -22,13 +21,12 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.params import FromPath
 
 from clarion.auth.grants import Grant
-from clarion.http.guards import principal_of, requires
-from clarion.errors import PermissionDenied
-from clarion.http.controllers.events import EventController
 from clarion.catalog import tenants as management
-from clarion.organizations.schemas import ApplicationOut, EventDetailOut, ProjectOut
-from clarion.http.dependencies import Tenants
+from clarion.errors import PermissionDenied
 from clarion.http.body import read_body
+from clarion.http.dependencies import Tenants
+from clarion.http.guards import principal_of, requires
+from clarion.organizations.schemas import ApplicationOut, EventDetailOut, ProjectOut
 
 ADMIN = requires(Grant.ADMIN)
 
@@ -93,8 +91,8 @@ class ProjectManagementHandlers:
         await management.delete_application(tenants, org, prj, app)
 
 
-class EventManagementController(EventController):
-    """`EventController` (list, trigger) plus creating, changing and deleting events."""
+class EventManagementHandlers:
+    """Mixed into `EventController` (path `/api/o/{org}/p/{prj}/a/{app}/e`)."""
 
     @post("/", operation_id="createEvent", guards=[ADMIN], status_code=201)
     async def create_event(

@@ -6,14 +6,14 @@ from litestar import Controller, Request, Response, delete, get, patch, post, pu
 from litestar.params import FromPath
 
 from clarion.auth.grants import Grant
-from clarion.http.guards import principal_of, requires
-from clarion.http.authentication import API_KEY_REQUIRED
-from clarion.events.services import EventPath
 from clarion.catalog import notifications as services
-from clarion.notifications.schemas import NotificationDetailOut, NotificationOut, TemplateOut
-from clarion.http.pagination import LINK_HEADER, PAGINATION, RequestedPage, list_response
+from clarion.events.services import EventPath
+from clarion.http.authentication import API_KEY_REQUIRED
 from clarion.http.body import read_body
 from clarion.http.dependencies import RuntimeDependency
+from clarion.http.guards import principal_of, requires
+from clarion.http.pagination import LINK_HEADER, PAGINATION, RequestedPage, list_response
+from clarion.notifications.schemas import NotificationDetailOut, NotificationOut, TemplateOut
 
 ADMIN = [requires(Grant.ADMIN)]
 

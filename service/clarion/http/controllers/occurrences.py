@@ -6,15 +6,14 @@ from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, QueryParameter
 
 from clarion.auth.grants import Grant
-from clarion.http.guards import requires
 from clarion.http.authentication import API_KEY_REQUIRED
-from clarion.occurrences.trigger import decode_trigger_request
+from clarion.http.body import read_body
+from clarion.http.dependencies import Events, RuntimeDependency, Tenants
+from clarion.http.guards import requires
+from clarion.http.pagination import PAGINATION, RequestedPage, list_response
 from clarion.occurrences import services
 from clarion.occurrences.schemas import OccurrenceDetail, OccurrenceOut, PreviewOut
-from clarion.http.dependencies import Events, Tenants
-from clarion.http.pagination import PAGINATION, RequestedPage, list_response
-from clarion.http.body import read_body
-from clarion.http.dependencies import RuntimeDependency
+from clarion.occurrences.trigger import decode_trigger_request
 
 
 class OccurrenceController(Controller):

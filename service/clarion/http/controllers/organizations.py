@@ -7,13 +7,13 @@ from litestar import Controller, Request, Response, get
 from litestar.params import FromPath
 
 from clarion.auth.grants import Grant
-from clarion.http.guards import principal_of, requires
 from clarion.http.authentication import API_KEY_REQUIRED
-from clarion.organizations import services
 from clarion.http.controllers.management import ProjectManagementHandlers
-from clarion.organizations.schemas import ApplicationOut, OrganizationOut, ProjectOut
 from clarion.http.dependencies import Tenants
+from clarion.http.guards import principal_of, requires
 from clarion.http.pagination import LINK_HEADER, PAGINATION, RequestedPage, list_response
+from clarion.organizations import services
+from clarion.organizations.schemas import ApplicationOut, OrganizationOut, ProjectOut
 
 READ = [requires(Grant.ORGANIZATION_READ)]
 

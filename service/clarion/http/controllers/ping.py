@@ -5,9 +5,9 @@ from typing import Any
 from litestar import Controller, Request, get
 
 from clarion.auth.grants import Grant
-from clarion.http.guards import principal_of, requires
-from clarion.http.authentication import API_KEY_REQUIRED
 from clarion.auth.schemas import PingResponse
+from clarion.http.authentication import API_KEY_REQUIRED
+from clarion.http.guards import principal_of, requires
 
 
 class PingController(Controller):

@@ -6,12 +6,11 @@ from litestar import Controller, Request, Response, delete, get, patch, post, pu
 from litestar.params import FromPath, QueryParameter
 
 from clarion.auth.grants import Grant
-from clarion.http.guards import principal_of, requires
 from clarion.http.authentication import API_KEY_REQUIRED
-from clarion.http.dependencies import Tenants
-from clarion.http.pagination import LINK_HEADER, PAGINATION, RequestedPage, list_response
 from clarion.http.body import read_body
-from clarion.http.dependencies import RuntimeDependency
+from clarion.http.dependencies import RuntimeDependency, Tenants
+from clarion.http.guards import principal_of, requires
+from clarion.http.pagination import LINK_HEADER, PAGINATION, RequestedPage, list_response
 from clarion.membership import assignments, registration
 from clarion.users import services
 from clarion.users.schemas import AddressOut, AssignmentOut, RegisterResponse, UnregisterResponse, UserOut

@@ -34,6 +34,7 @@ from clarion.db.sql import as_datetime, decode_json, placeholders, utcnow
 from clarion.occurrences.statuses import DeliveryStatus, OccurrenceStatus
 from clarion.occurrences.tables import Occurrence
 
+
 def new_worker_id() -> str:
     """Unique per dispatcher instance: host, pid and a random suffix (fits `claimed_by`)."""
     return f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(4)}"

@@ -3,9 +3,8 @@
 from datetime import datetime, timedelta
 
 from clarion.db.engine import write_transaction
-from clarion.occurrences.tables import IdempotencyRecord
 from clarion.occurrences.statuses import FINISHED_OCCURRENCE
-from clarion.occurrences.tables import Delivery, Occurrence
+from clarion.occurrences.tables import Delivery, IdempotencyRecord, Occurrence
 from clarion.settings import RetentionSettings
 
 FINISHED = FINISHED_OCCURRENCE
