@@ -48,8 +48,17 @@ $(INSTALLED_MIN): pyproject.toml .ci/min-constraints.py
 test-min: $(INSTALLED_MIN)
 	CLARION_TEST_DATABASE=sqlite $(VENV_MIN)/bin/python -m pytest
 
-bench: $(INSTALLED)
-	$(PY) bench/run.py
+# Bench-only tools (uvloop, httptools, py-spy) go next to the venv, not into it: see bench/harness.py.
+BENCH_TOOLS := var/bench-tools
+
+$(BENCH_TOOLS)/.installed: bench/requirements.txt
+	rm -rf $(BENCH_TOOLS)
+	$(PY) -m pip install --quiet --target $(BENCH_TOOLS) -r bench/requirements.txt
+	touch $@
+
+bench: $(INSTALLED) $(BENCH_TOOLS)/.installed
+	@command -v wrk >/dev/null 2>&1 || { echo "make bench needs wrk, the C HTTP load generator: sudo apt-get install wrk" >&2; exit 2; }
+	$(PY) bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) $(VENV_MIN) var .pytest_cache
