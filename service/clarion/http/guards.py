@@ -57,10 +57,13 @@ def principal_of(connection: ASGIConnection[Any, Any, Any, Any]) -> ApiPrincipal
 
 
 def requires(*grants: Grant | str, parents: ParentAccess = "read") -> Guard:
-    """A guard: the key holds every one of `grants` and its scope covers the path's slugs."""
+    """A guard: the key holds every one of `grants` and its scope covers the path's slugs.
+
+    Async although it awaits nothing: Litestar runs a synchronous guard in a thread pool,
+    a thread hop on every request."""
     needed = tuple(Grant(grant).value for grant in grants)
 
-    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         principal = principal_of(connection)
         for grant in needed:
             if grant not in principal.grants:

@@ -31,7 +31,7 @@ from clarion.organizations.schemas import ApplicationOut, EventDetailOut, Projec
 ADMIN = requires(Grant.ADMIN)
 
 
-def not_scope_root(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+async def not_scope_root(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     """403 when the path's last level is the project or application the key is narrowed to."""
     principal = principal_of(connection)
     path = connection.path_params
