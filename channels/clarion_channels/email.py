@@ -201,6 +201,9 @@ class EmailChannel(Channel[EmailOptions]):
             await client.connect()
         except BaseException:
             client.close()
+            # The transport closes its socket on the loop's next turn: give it that turn, so a
+            # refused connection (a failed STARTTLS) leaves no open socket behind.
+            await asyncio.sleep(0)
             raise
         return client
 
