@@ -20,6 +20,8 @@ from clarion.channels.runtime import ChannelSet
 from clarion.database import require_migrated, running_engine
 from clarion.db.engine import ClarionEngine
 from clarion.dispatch.dispatcher import Dispatcher
+from clarion.events.directory import EventDirectory
+from clarion.organizations.services import TenantDirectory
 from clarion.rendering import RenderLimits, TemplateRenderer
 from clarion.settings import Settings, TemplateSettings
 from clarion.work import WorkAnnouncer, WorkSignal
@@ -37,8 +39,15 @@ class Runtime:
     channels: ChannelSet
     renderer: TemplateRenderer
     work: WorkAnnouncer
+    tenants: TenantDirectory = field(default_factory=TenantDirectory)
+    """Organization, project and application slugs → refs (cached)."""
+    events: EventDirectory = field(init=False)
+    """Events resolved on top of `tenants` (cached)."""
     dispatcher: Dispatcher | None = field(default=None)
     """The dispatcher this process runs, if any."""
+
+    def __post_init__(self) -> None:
+        self.events = EventDirectory(self.tenants)
 
     def use_settings(self, settings: Settings) -> None:
         """Adopt a reloaded configuration (only its channels differ from what is running)."""

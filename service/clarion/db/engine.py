@@ -7,6 +7,7 @@ names the tables to bind.
 import contextlib
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from piccolo.table import Table
 
@@ -55,6 +56,12 @@ def bound_engine() -> ClarionEngine:
     if _bound is None:
         raise RuntimeError("no database engine is bound: use clarion.database.running_engine")
     return _bound
+
+
+async def append_row(statement: str, *args: Any) -> None:
+    """INSERT one row (`statement` with Piccolo's `{}` placeholders) in a batch shared with
+    concurrent callers (`clarion.db.appender`); returns once it is durably committed."""
+    await bound_engine().appender.append(statement, args)
 
 
 def write_transaction() -> contextlib.AbstractAsyncContextManager[None]:

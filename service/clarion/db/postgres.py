@@ -26,6 +26,8 @@ from typing import Any, Optional
 
 from piccolo.engine.postgres import PostgresEngine, PostgresTransaction, Savepoint
 
+from clarion.db.appender import RowAppender
+
 __all__ = ["ClarionPostgresEngine"]
 
 
@@ -69,6 +71,8 @@ class ClarionPostgresEngine(PostgresEngine):
         self.pool_min_size = pool_min_size
         self.pool_max_size = pool_max_size
         self._pool_loop: Optional[asyncio.AbstractEventLoop] = None
+        self.appender = RowAppender(self.write, self.executemany)
+        """`await engine.appender.append(statement, args)`: an INSERT committed in a shared batch."""
         super().__init__(
             config=config,
             extensions=extensions,
@@ -97,8 +101,17 @@ class ClarionPostgresEngine(PostgresEngine):
         """Close the pool, waiting for connections in use to be released (no-op if closed)."""
         if self.pool is None:
             return
+        await self.appender.drain()
         await self.close_connection_pool()
         self._pool_loop = None
+
+    async def executemany(self, statement: str, rows: Sequence[Sequence[Any]]) -> None:
+        """`statement` (Piccolo's `{}` placeholders) once per row, pipelined; inside a unit of work."""
+        transaction = self.current_transaction.get()
+        if transaction is None:
+            raise RuntimeError("executemany runs inside a unit of work (engine.write())")
+        numbered = [f"${number}" for number in range(1, statement.count("{}") + 1)]
+        await transaction.connection.executemany(statement.format(*numbered), rows)
 
     def write(self) -> PostgresTransaction | _SavepointScope:
         """A unit of work: a transaction, or a savepoint scope inside an active one."""

@@ -22,16 +22,10 @@ def provide_runtime(state: State) -> Runtime:
 
 
 def provide_tenants(state: State) -> TenantDirectory:
-    """The app's `TenantDirectory` (created on first use)."""
-    tenants = state.get("tenants")
-    if tenants is None:
-        tenants = state["tenants"] = TenantDirectory()
-    return tenants  # type: ignore[no-any-return]
+    """The process's `TenantDirectory`."""
+    return provide_runtime(state).tenants
 
 
 def provide_events(state: State) -> EventDirectory:
-    """The app's `EventDirectory`, on its `TenantDirectory` (created on first use)."""
-    events = state.get("events")
-    if events is None:
-        events = state["events"] = EventDirectory(provide_tenants(state))
-    return events  # type: ignore[no-any-return]
+    """The process's `EventDirectory`, on its `TenantDirectory`."""
+    return provide_runtime(state).events

@@ -1,10 +1,12 @@
 """Triggering an event (SPEC §3.1, §4): the occurrence is committed before the 201 is answered.
 
 `trigger_event` is the hot write path: the event is resolved from the slug
-cache (no query), the body decoded with msgspec, and the occurrence inserted in
-ONE unit of work; it returns only after that unit is committed, then wakes the
-dispatchers (`WorkAnnouncer`). With an `Idempotency-Key` the claim is a unit of
-its own before it (see `clarion.occurrences.idempotency`).
+cache (no query), the body decoded with msgspec, and the occurrence inserted
+through `append_row`, in one batch with the triggers that arrive meanwhile
+(`clarion.db.appender`); it returns only after that batch is committed, then
+wakes the dispatchers (`WorkAnnouncer`). With an `Idempotency-Key` the claim is
+a unit of its own, and the occurrence and the idempotency record are written in
+one unit after it (see `clarion.occurrences.idempotency`).
 
 Order of checks (after the guards' 401/403): 404 unknown slugs → 400 bad body,
 `cid` or `Idempotency-Key` → idempotency 409/422/replay → 400 for an event (or
@@ -21,7 +23,7 @@ from msgspec import UNSET
 
 from clarion.auth.services import ApiPrincipal
 from clarion.channels.runtime import ChannelSet
-from clarion.db.engine import write_transaction
+from clarion.db.engine import append_row, write_transaction
 from clarion.decoding import decode_body
 from clarion.errors import BadRequest
 from clarion.events.directory import EventDirectory, EventRef
@@ -133,18 +135,20 @@ async def _accept(
     occurrence_id = new_id()
     body = msgspec.json.encode(TriggerResponse(occurrence=occurrence_id, paused=True if event.paused else UNSET))
     now = datetime.now(timezone.utc)
-    async with write_transaction():
-        await Occurrence.raw(
-            _INSERT_OCCURRENCE,
-            occurrence_id,
-            event.id,
-            msgspec.json.encode(request.context).decode(),
-            msgspec.json.encode(request.options).decode(),
-            cid,
-            now,
-            now,
-        )
-        if record_id is not None:
+    row = (
+        occurrence_id,
+        event.id,
+        msgspec.json.encode(request.context).decode(),
+        msgspec.json.encode(request.options).decode(),
+        cid,
+        now,
+        now,
+    )
+    if record_id is None:
+        await append_row(_INSERT_OCCURRENCE, *row)  # batched with concurrent triggers
+    else:
+        async with write_transaction():
+            await Occurrence.raw(_INSERT_OCCURRENCE, *row)
             await idempotency.finish(record_id, 201, body)
     record_trigger(f"{path.org}/{path.prj}/{path.app}/{path.evt}", settings.metrics.per_event_labels)
     try:

@@ -13,7 +13,7 @@ from clarion.events.services import EventPath
 from clarion.http.authentication import API_KEY_REQUIRED
 from clarion.http.body import read_body
 from clarion.http.controllers.management import EventManagementHandlers
-from clarion.http.dependencies import Events, RuntimeDependency, Tenants
+from clarion.http.dependencies import RuntimeDependency, Tenants
 from clarion.http.guards import principal_of, requires
 from clarion.http.pagination import LINK_HEADER, PAGINATION, RequestedPage, list_response
 from clarion.occurrences.schemas import TriggerResponse
@@ -55,7 +55,6 @@ class EventController(EventManagementHandlers, Controller):
         app: FromPath[str],
         evt: FromPath[str],
         runtime: RuntimeDependency,
-        events: Events,
         cid: Annotated[str | None, QueryParameter(name="cid", description="correlation id, ≤ 255 chars")] = None,
         idempotency_key: Annotated[
             str | None, HeaderParameter(name="idempotency-key", description="≤ 255 chars; replays the first 201")
@@ -64,7 +63,7 @@ class EventController(EventManagementHandlers, Controller):
         """Trigger the event: answers 201 once the occurrence is committed."""
         body = await read_body(request)
         outcome = await trigger_event(
-            events,
+            runtime.events,  # not a second dependency: two are resolved in a task group per request
             principal_of(request),
             EventPath(org, prj, app, evt),
             body,

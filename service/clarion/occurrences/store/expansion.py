@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from clarion.db.engine import write_transaction
+from clarion.db.sql import placeholders
 from clarion.ids import new_id
 from clarion.notifications.tables import Template
 from clarion.occurrences.resolution import EventScope, Recipient
@@ -25,6 +26,14 @@ from clarion.rendering import RenderedMessage, TemplateParts
 logger = logging.getLogger(__name__)
 
 _INSERT_CHUNK = 500
+
+# Hand-written, not Piccolo objects: building a Table instance per delivery cost more than the insert.
+_INSERT_DELIVERIES = (
+    "INSERT INTO delivery (id, occurrence, assignment, notification, channel, address, status, reason, attempts,"
+    " next_attempt_at, last_error, subject, text, html, claimed_by, lease_until, created, updated) VALUES"
+)
+_DELIVERY_VALUES = "(" + placeholders(18) + ")"
+_ON_CONFLICT = "ON CONFLICT (occurrence, assignment, notification) DO NOTHING RETURNING id"
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +126,7 @@ async def _store_one(
     )
     if not updated:
         raise _LostClaim
-    rows: list[Delivery] = []
+    rows: list[tuple[object, ...]] = []
     claimed: dict[str, ClaimedDelivery] = {}
     lease_until = now + timedelta(seconds=lease_s)
     for planned in plan.deliveries:
@@ -125,28 +134,26 @@ async def _store_one(
         delivery_id = new_id()
         take = planned.status == DeliveryStatus.PENDING and capacity(recipient.channel) > 0
         message = planned.message
-        rows.append(
-            Delivery(
-                id=delivery_id,
-                occurrence=occurrence.id,
-                assignment=recipient.assignment,
-                notification=recipient.notification,
-                channel=recipient.channel,
-                address=recipient.address,
-                status=planned.status,
-                reason=planned.reason,
-                attempts=1 if take else 0,
-                next_attempt_at=now if planned.status == DeliveryStatus.PENDING else None,
-                last_error=planned.last_error,
-                subject=message.subject,
-                text=message.text,
-                html=message.html,
-                claimed_by=worker_id if take else None,
-                lease_until=lease_until if take else None,
-                created=now,
-                updated=now,
-            )
-        )
+        rows.append((
+            delivery_id,
+            occurrence.id,
+            recipient.assignment,
+            recipient.notification,
+            recipient.channel,
+            recipient.address,
+            planned.status,
+            planned.reason,
+            1 if take else 0,
+            now if planned.status == DeliveryStatus.PENDING else None,
+            planned.last_error,
+            message.subject,
+            message.text,
+            message.html,
+            worker_id if take else None,
+            lease_until if take else None,
+            now,
+            now,
+        ))
         if take:
             claimed[delivery_id] = ClaimedDelivery(
                 id=delivery_id,
@@ -166,10 +173,11 @@ async def _store_one(
             )
     inserted: set[str] = set()
     for start in range(0, len(rows), _INSERT_CHUNK):
-        result = await Delivery.insert(*rows[start : start + _INSERT_CHUNK]).on_conflict(
-            target=(Delivery.occurrence, Delivery.assignment, Delivery.notification),
-            action="DO NOTHING",
-        ).returning(Delivery.id)
+        chunk = rows[start : start + _INSERT_CHUNK]
+        values = ", ".join([_DELIVERY_VALUES] * len(chunk))
+        result = await Delivery.raw(
+            f"{_INSERT_DELIVERIES} {values} {_ON_CONFLICT}", *(value for row in chunk for value in row)
+        )
         inserted.update(row["id"] for row in result)
     if len(inserted) < len(rows):
         logger.info("occurrence %s: %d deliveries already existed", occurrence.id, len(rows) - len(inserted))
