@@ -48,7 +48,7 @@ $(INSTALLED_MIN): pyproject.toml .ci/min-constraints.py
 test-min: $(INSTALLED_MIN)
 	CLARION_TEST_DATABASE=sqlite $(VENV_MIN)/bin/python -m pytest
 
-# Bench-only tools (uvloop, httptools, py-spy) go next to the venv, not into it: see bench/harness.py.
+# The bench-only tool (py-spy) goes next to the venv, not into it: see bench/harness.py.
 BENCH_TOOLS := var/bench-tools
 
 $(BENCH_TOOLS)/.installed: bench/requirements.txt

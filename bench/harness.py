@@ -5,17 +5,12 @@ process group through `Processes` and is terminated (then killed) when the
 `with` block ends, also on Ctrl-C or an exception, so a benchmark leaves
 nothing running.
 
-Two Python environments are used on purpose:
-
-* `.venv` (Clarion's own, `make install`): `clarion serve` / `clarion worker`
-  run exactly as a user installs them, and the client-side ceilings (aiosmtplib,
-  aiohttp) use the same libraries Clarion uses.
-* `.venv` plus `var/bench-tools` on `PYTHONPATH` ("the fast stack"): uvloop,
-  httptools and py-spy installed by `make bench` next to, not into, the venv.
-  The ceiling app and the receiving servers run there. They are kept out of
-  `.venv` because uvicorn picks uvloop and httptools up automatically: putting
-  them into the venv would change what `clarion serve` runs (and what the test
-  suites of the same checkout run).
+Everything runs in `.venv` (Clarion's own, `make install`): `clarion serve` /
+`clarion worker` run exactly as a user installs them, with the same server
+stack as the ceiling app (uvicorn + uvloop + httptools, dependencies of
+Clarion), and the client-side ceilings (aiosmtplib, aiohttp) use the same
+libraries Clarion uses. py-spy, the one bench-only tool, is installed by
+`make bench` into `var/bench-tools`, next to the venv.
 """
 
 from __future__ import annotations
@@ -56,7 +51,7 @@ def free_port() -> int:
 
 
 def fast_env(**extra: str) -> dict[str, str]:
-    """The environment of a process that may use uvloop and httptools (var/bench-tools)."""
+    """The environment of the ceiling app and the sinks (var/bench-tools on the path)."""
     paths = [str(TOOLS), *filter(None, [os.environ.get("PYTHONPATH")])]
     return {**os.environ, "PYTHONPATH": os.pathsep.join(paths), **extra}
 
@@ -265,10 +260,9 @@ class Clarion:
             raise SystemExit(f"clarion {' '.join(args)} failed ({result.returncode}): {result.stderr.strip()}")
         return result.stdout
 
-    def serve(self, processes: Processes, *, fast_stack: bool = False, log_name: str = "serve") -> subprocess.Popen[bytes]:
-        """`clarion serve` as installed; `fast_stack`: with uvloop + httptools importable."""
-        env = fast_env(**{"CLARION_CONFIG": self.env["CLARION_CONFIG"]}) if fast_stack else self.env
-        process = processes.start("clarion serve", [sys.executable, "-m", "clarion", "serve"], env=env,
+    def serve(self, processes: Processes, *, log_name: str = "serve") -> subprocess.Popen[bytes]:
+        """`clarion serve` as installed."""
+        process = processes.start("clarion serve", [sys.executable, "-m", "clarion", "serve"], env=self.env,
                                   cwd=self.directory, log=self.directory / f"{log_name}.log")
         wait_for_port(self.http_port, process, name="clarion serve")
         return process
@@ -384,6 +378,19 @@ class WrkResult:
     @property
     def rate(self) -> float:
         return self.requests / self.seconds if self.seconds else 0.0
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) used so far by process `pid` and its live children (render workers)."""
+    pids = [pid]
+    with contextlib.suppress(OSError):
+        pids += [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    total = 0
+    for each in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def wrk(url: str, *, seconds: float, script: str = "trigger.lua", threads: int = 2, connections: int = 32,

@@ -27,6 +27,7 @@ from typing import Any, Optional
 from piccolo.engine.postgres import PostgresEngine, PostgresTransaction, Savepoint
 
 from clarion.db.appender import RowAppender
+from clarion.db.sql import compiled_sql
 
 __all__ = ["ClarionPostgresEngine"]
 
@@ -105,13 +106,23 @@ class ClarionPostgresEngine(PostgresEngine):
         await self.close_connection_pool()
         self._pool_loop = None
 
+    async def fetch(self, statement: str, args: Sequence[Any]) -> list[dict[str, Any]]:
+        """Run hand-written SQL (Piccolo's `{}` placeholders) without building a Piccolo query:
+        in the unit of work when there is one, else on a pooled connection."""
+        query = compiled_sql(statement, "$")
+        transaction = self.current_transaction.get()
+        if transaction is not None:
+            records = await transaction.connection.fetch(query, *args)
+        else:
+            records = await self._run_in_pool(query, args)
+        return [dict(record.items()) for record in records]
+
     async def executemany(self, statement: str, rows: Sequence[Sequence[Any]]) -> None:
         """`statement` (Piccolo's `{}` placeholders) once per row, pipelined; inside a unit of work."""
         transaction = self.current_transaction.get()
         if transaction is None:
             raise RuntimeError("executemany runs inside a unit of work (engine.write())")
-        numbered = [f"${number}" for number in range(1, statement.count("{}") + 1)]
-        await transaction.connection.executemany(statement.format(*numbered), rows)
+        await transaction.connection.executemany(compiled_sql(statement, "$"), rows)
 
     def write(self) -> PostgresTransaction | _SavepointScope:
         """A unit of work: a transaction, or a savepoint scope inside an active one."""

@@ -1,7 +1,8 @@
 """Helpers for hand-written SQL that runs unchanged on SQLite and PostgreSQL (Piccolo `raw`)."""
 
+import functools
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
@@ -9,6 +10,13 @@ import msgspec
 def placeholders(count: int) -> str:
     """`{}, {}, …`: `count` of Piccolo's placeholders, e.g. for `IN (…)`."""
     return ", ".join(["{}"] * count)
+
+
+@functools.lru_cache(maxsize=512)
+def compiled_sql(statement: str, style: Literal["?", "$"]) -> str:
+    """`statement` with Piccolo's `{}` placeholders as the driver's: `?` (sqlite3) or `$1, $2, …` (asyncpg)."""
+    count = statement.count("{}")
+    return statement.format(*(["?"] * count if style == "?" else [f"${number}" for number in range(1, count + 1)]))
 
 
 def utcnow() -> datetime:

@@ -23,7 +23,7 @@ from msgspec import UNSET
 
 from clarion.auth.services import ApiPrincipal
 from clarion.channels.runtime import ChannelSet
-from clarion.db.engine import append_row, write_transaction
+from clarion.db.engine import append_row, fetch, write_transaction
 from clarion.decoding import decode_body
 from clarion.errors import BadRequest
 from clarion.events.directory import EventDirectory, EventRef
@@ -32,7 +32,6 @@ from clarion.ids import new_id
 from clarion.metrics.registry import record_trigger
 from clarion.occurrences import idempotency
 from clarion.occurrences.schemas import TriggerRequest, TriggerResponse, filter_rules_error
-from clarion.occurrences.tables import Occurrence
 from clarion.settings import Settings
 from clarion.work import WorkAnnouncer
 
@@ -148,7 +147,7 @@ async def _accept(
         await append_row(_INSERT_OCCURRENCE, *row)  # batched with concurrent triggers
     else:
         async with write_transaction():
-            await Occurrence.raw(_INSERT_OCCURRENCE, *row)
+            await fetch(_INSERT_OCCURRENCE, *row)
             await idempotency.finish(record_id, 201, body)
     record_trigger(f"{path.org}/{path.prj}/{path.app}/{path.evt}", settings.metrics.per_event_labels)
     try:

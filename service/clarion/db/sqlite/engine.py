@@ -19,6 +19,7 @@ from piccolo.engine.sqlite import (
 from piccolo.querystring import QueryString
 
 from clarion.db.appender import RowAppender
+from clarion.db.sql import compiled_sql
 from clarion.db.sqlite.statements import is_busy, is_read_only_refusal, is_read_only_sql, reject_transaction_control
 from clarion.db.sqlite.transactions import (
     Batch,
@@ -366,13 +367,18 @@ class ClarionSQLiteEngine(GroupCommitWriter, SQLiteEngine):
                 unit.connection, query, args, query_type=query_type, table=table
             )
 
+    async def fetch(self, statement: str, args: Sequence[Any]) -> list[dict[str, Any]]:
+        """Run hand-written SQL (Piccolo's `{}` placeholders) without building a Piccolo query:
+        reads on a reader, writes on the unit's writer (or as an implicit unit)."""
+        return await self._run_statement(compiled_sql(statement, "?"), list(args), "generic", None)  # type: ignore[no-any-return]
+
     async def executemany(self, statement: str, rows: Sequence[Sequence[Any]]) -> None:
         """`statement` (Piccolo's `{}` placeholders) once per row, in ONE hop; inside a unit of work."""
         transaction = self._active_transaction()
         if transaction is None or transaction.connection is None:
             raise RuntimeError("executemany runs inside a unit of work (engine.write())")
         reject_transaction_control(statement)
-        await transaction.connection.executemany(statement.format(*["?"] * statement.count("{}")), rows)
+        await transaction.connection.executemany(compiled_sql(statement, "?"), rows)
 
     async def run_querystring(self, querystring: QueryString, in_pool: bool = False) -> Any:
         query_id = self.get_query_id()

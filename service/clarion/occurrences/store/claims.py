@@ -29,10 +29,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from clarion.db.engine import write_transaction
+from clarion.db.engine import fetch, write_transaction
 from clarion.db.sql import as_datetime, decode_json, placeholders, utcnow
 from clarion.occurrences.statuses import DeliveryStatus, OccurrenceStatus
-from clarion.occurrences.tables import Occurrence
 
 
 def new_worker_id() -> str:
@@ -99,11 +98,11 @@ class Claims:
         (an occurrence under a paused event, application or project stays pending)."""
         now = utcnow()
         claimable = (OccurrenceStatus.PENDING, now, False, False, False, limit)
-        if not await Occurrence.raw(self._CLAIMABLE_OCCURRENCES, *claimable):
+        if not await fetch(self._CLAIMABLE_OCCURRENCES, *claimable):
             return []
         lock = " FOR UPDATE OF o SKIP LOCKED" if self.postgres else ""
         async with write_transaction():
-            rows = await Occurrence.raw(
+            rows = await fetch(
                 f"WITH picked AS MATERIALIZED ({self._CLAIMABLE_OCCURRENCES}{lock})"
                 " UPDATE occurrence SET claimed_by = {}, lease_until = {}, updated = {}"
                 " WHERE id IN (SELECT id FROM picked)"
@@ -134,7 +133,7 @@ class Claims:
     async def due_by_channel(self) -> dict[str, int]:
         """Channel → how many deliveries are due and unclaimed (a read; no lock taken)."""
         now = utcnow()
-        rows = await Occurrence.raw(
+        rows = await fetch(
             "SELECT channel, COUNT(*) AS due FROM delivery"
             " WHERE status = {} AND next_attempt_at <= {} AND (lease_until IS NULL OR lease_until < {})"
             " GROUP BY channel",
@@ -156,7 +155,7 @@ class Claims:
             for channel, limit in wanted.items():
                 if limit <= 0:
                     continue
-                rows = await Occurrence.raw(
+                rows = await fetch(
                     "WITH picked AS MATERIALIZED (SELECT id FROM delivery"
                     " WHERE status = {} AND channel = {} AND next_attempt_at <= {}"
                     " AND (lease_until IS NULL OR lease_until < {})"
@@ -183,7 +182,7 @@ class Claims:
         """What sending needs of claimed deliveries (the assignment's current secret included)."""
         if not ids:
             return []
-        rows = await Occurrence.raw(
+        rows = await fetch(
             "SELECT d.id, d.occurrence, d.channel, d.address, d.subject, d.text, d.html, d.attempts,"
             " asg.secret, o.context, o.created, o.correlation_id, e.slug AS event_slug,"
             " u.username, u.first_name, u.last_name, u.email"
@@ -229,7 +228,7 @@ class Claims:
         now = utcnow()
         async with write_transaction():
             for table, pending in (("occurrence", OccurrenceStatus.PENDING), ("delivery", DeliveryStatus.PENDING)):
-                await Occurrence.raw(
+                await fetch(
                     f"UPDATE {table} SET lease_until = {{}} WHERE claimed_by = {{}} AND status = {{}} RETURNING id",
                     now + self.lease,
                     self.worker_id,
@@ -243,14 +242,14 @@ class Claims:
         claimed attempt is not counted. Returns how many rows were released.
         """
         async with write_transaction():
-            deliveries = await Occurrence.raw(
+            deliveries = await fetch(
                 "UPDATE delivery SET claimed_by = NULL, lease_until = NULL,"
                 " attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END"
                 " WHERE claimed_by = {} AND status = {} RETURNING id",
                 self.worker_id,
                 DeliveryStatus.PENDING,
             )
-            occurrences = await Occurrence.raw(
+            occurrences = await fetch(
                 "UPDATE occurrence SET claimed_by = NULL, lease_until = NULL"
                 " WHERE claimed_by = {} AND status = {} RETURNING id",
                 self.worker_id,

@@ -13,14 +13,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from clarion.db.engine import write_transaction
+from clarion.db.engine import fetch, write_transaction
 from clarion.db.sql import placeholders
 from clarion.ids import new_id
 from clarion.notifications.tables import Template
 from clarion.occurrences.resolution import EventScope, Recipient
 from clarion.occurrences.statuses import DeliveryStatus, OccurrenceStatus
 from clarion.occurrences.store.claims import ClaimedDelivery, OccurrenceRecord
-from clarion.occurrences.tables import Delivery, Occurrence
 from clarion.rendering import RenderedMessage, TemplateParts
 
 logger = logging.getLogger(__name__)
@@ -113,7 +112,7 @@ async def _store_one(
     occurrence = plan.occurrence
     pending = sum(1 for delivery in plan.deliveries if delivery.status == DeliveryStatus.PENDING)
     status = OccurrenceStatus.PROCESSING if pending else OccurrenceStatus.COMPLETED
-    updated = await Occurrence.raw(
+    updated = await fetch(
         "UPDATE occurrence SET status = {}, recipients = {}, error = NULL, claimed_by = NULL,"
         " lease_until = NULL, updated = {}"
         " WHERE id = {} AND status = {} AND claimed_by = {} RETURNING id",
@@ -175,7 +174,7 @@ async def _store_one(
     for start in range(0, len(rows), _INSERT_CHUNK):
         chunk = rows[start : start + _INSERT_CHUNK]
         values = ", ".join([_DELIVERY_VALUES] * len(chunk))
-        result = await Delivery.raw(
+        result = await fetch(
             f"{_INSERT_DELIVERIES} {values} {_ON_CONFLICT}", *(value for row in chunk for value in row)
         )
         inserted.update(row["id"] for row in result)
@@ -186,7 +185,7 @@ async def _store_one(
 
 async def fail_occurrence(occurrence_id: str, error: str, *, worker_id: str, now: datetime) -> None:
     async with write_transaction():
-        await Occurrence.raw(
+        await fetch(
             "UPDATE occurrence SET status = {}, error = {}, claimed_by = NULL, lease_until = NULL, updated = {}"
             " WHERE id = {} AND status = {} AND claimed_by = {} RETURNING id",
             OccurrenceStatus.FAILED,

@@ -6,10 +6,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from clarion.db.engine import write_transaction
+from clarion.db.engine import fetch, write_transaction
 from clarion.db.sql import placeholders, utcnow
 from clarion.occurrences.statuses import DeliveryStatus, OccurrenceStatus
-from clarion.occurrences.tables import Occurrence
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +43,7 @@ async def write_outcomes(outcomes: Sequence[Outcome], *, worker_id: str, postgre
     async with write_transaction():
         for outcome in outcomes:
             if outcome.final:
-                await Occurrence.raw(
+                await fetch(
                     "UPDATE delivery SET status = {}, reason = {}, last_error = COALESCE({}, last_error),"
                     " provider_id = {}, delivered_at = {}, next_attempt_at = NULL, claimed_by = NULL,"
                     " lease_until = NULL, attempts = attempts - {}, updated = {}"
@@ -60,7 +59,7 @@ async def write_outcomes(outcomes: Sequence[Outcome], *, worker_id: str, postgre
                     DeliveryStatus.PENDING,
                 )
             else:
-                await Occurrence.raw(
+                await fetch(
                     "UPDATE delivery SET last_error = {}, next_attempt_at = {}, claimed_by = NULL,"
                     " lease_until = NULL, attempts = attempts - {}, updated = {}"
                     " WHERE id = {} AND status = {} AND claimed_by = {} RETURNING id",
@@ -80,8 +79,8 @@ async def write_outcomes(outcomes: Sequence[Outcome], *, worker_id: str, postgre
             # Two workers finishing the last deliveries of one occurrence would each
             # still see the other's as pending; the row lock orders them, and the next
             # statement's fresh snapshot sees what the first one committed.
-            await Occurrence.raw(f"SELECT id FROM occurrence WHERE id IN ({marks}) ORDER BY id FOR UPDATE", *finished)
-        rows = await Occurrence.raw(
+            await fetch(f"SELECT id FROM occurrence WHERE id IN ({marks}) ORDER BY id FOR UPDATE", *finished)
+        rows = await fetch(
             "UPDATE occurrence SET status = {}, updated = {}"
             f" WHERE id IN ({marks}) AND status = {{}}"
             " AND NOT EXISTS (SELECT 1 FROM delivery d WHERE d.occurrence = occurrence.id AND d.status = {})"
@@ -100,7 +99,7 @@ async def complete_finished_occurrences(limit: int = 500) -> list[str]:
     `write_outcomes` already did)."""
     now = utcnow()
     async with write_transaction():
-        rows = await Occurrence.raw(
+        rows = await fetch(
             "UPDATE occurrence SET status = {}, updated = {}"
             " WHERE id IN (SELECT o.id FROM occurrence o WHERE o.status = {}"
             " AND NOT EXISTS (SELECT 1 FROM delivery d WHERE d.occurrence = o.id AND d.status = {})"

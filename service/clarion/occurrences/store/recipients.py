@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from clarion.db.engine import fetch
 from clarion.db.sql import decode_json, placeholders
 from clarion.occurrences.resolution import (
     Candidate,
@@ -13,11 +14,10 @@ from clarion.occurrences.resolution import (
     UserFields,
     merge_fields,
 )
-from clarion.occurrences.tables import Occurrence
 
 
 async def load_event_scope(event_id: int) -> EventScope | None:
-    rows = await Occurrence.raw(
+    rows = await fetch(
         "SELECT e.id AS event_id, e.slug AS event_slug, e.name AS event_name,"
         " a.id AS application_id, a.slug AS application_slug, a.name AS application_name,"
         " p.slug AS project_slug, p.name AS project_name,"
@@ -44,7 +44,7 @@ async def load_event_scope(event_id: int) -> EventScope | None:
 
 async def load_notifications(event_id: int) -> list[NotificationRule]:
     """The event's active notifications."""
-    rows = await Occurrence.raw(
+    rows = await fetch(
         "SELECT id, name, distribution_list, channels, environments, context_filter"
         " FROM notification WHERE event = {} AND active = {} ORDER BY id",
         event_id,
@@ -83,7 +83,7 @@ async def load_candidates(notifications: Sequence[NotificationRule], application
         return []
     ids = [notification.id for notification in notifications]
     marks = placeholders(len(ids))
-    rows = await Occurrence.raw(
+    rows = await fetch(
         f"SELECT {_CANDIDATE_COLUMNS} FROM notification n"
         " JOIN distribution_list_member m ON m.distribution_list = n.distribution_list"
         " JOIN assignment asg ON asg.id = m.assignment"
