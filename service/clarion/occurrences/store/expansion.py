@@ -16,7 +16,6 @@ from datetime import datetime, timedelta
 from clarion.db.engine import fetch, write_transaction
 from clarion.db.sql import placeholders
 from clarion.ids import new_id
-from clarion.notifications.tables import Template
 from clarion.occurrences.resolution import EventScope, Recipient
 from clarion.occurrences.statuses import DeliveryStatus, OccurrenceStatus
 from clarion.occurrences.store.claims import ClaimedDelivery, OccurrenceRecord
@@ -56,9 +55,7 @@ class Plan:
 
 async def load_templates(event_id: int) -> dict[tuple[int | None, str], TemplateParts]:
     """(notification id or None for the event level, channel) → template."""
-    rows = await Template.select(
-        Template.notification, Template.channel, Template.subject, Template.text, Template.html
-    ).where(Template.event == event_id)
+    rows = await fetch("SELECT notification, channel, subject, text, html FROM template WHERE event = {}", event_id)
     return {
         (row["notification"], row["channel"]): TemplateParts(row["subject"], row["text"], row["html"])
         for row in rows
