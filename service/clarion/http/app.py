@@ -27,6 +27,8 @@ from clarion.http.controllers.ping import PingController
 from clarion.http.controllers.users import RegistrationController, UserController
 from clarion.http.problems import problem_details_plugin, unexpected_error_response
 from clarion.http.dependencies import provide_events, provide_runtime, provide_tenants
+from clarion.http.openapi import complete_openapi
+from clarion.http.paths import PATH_DEPENDENCIES
 from clarion.process import open_runtime
 from clarion.settings import Settings
 
@@ -73,6 +75,7 @@ class ClarionPlugin(InitPlugin):
         app_config.dependencies["runtime"] = Provide(provide_runtime, sync_to_thread=False)
         app_config.dependencies["tenants"] = Provide(provide_tenants, sync_to_thread=False)
         app_config.dependencies["events"] = Provide(provide_events, sync_to_thread=False)
+        app_config.dependencies.update(PATH_DEPENDENCIES)  # organization, project, application, event
 
     def _add_exception_handlers(self, app_config: AppConfig) -> None:
         # Known exceptions become their RFC 9457 problem (`problem_details_plugin`, registered next to this
@@ -87,7 +90,7 @@ class ClarionPlugin(InitPlugin):
 
 
 def create_app(settings: Settings) -> Litestar:
-    return Litestar(
+    app = Litestar(
         plugins=[ClarionPlugin(settings), problem_details_plugin()],
         openapi_config=OpenAPIConfig(
             title="Clarion",
@@ -99,3 +102,5 @@ def create_app(settings: Settings) -> Litestar:
         request_max_body_size=settings.server.max_body_bytes,
         logging_config=None,  # `clarion.logs.configure_logging` owns the format (text or JSON)
     )
+    complete_openapi(app)  # request bodies, problems, `Location` (what Litestar cannot see)
+    return app
