@@ -1,6 +1,7 @@
 """The API contract (issue 11): the OpenAPI schema documents what the API does — request bodies,
 every status with the shape actually sent, `Location` on a 201 — and the answers match it."""
 
+import re
 from typing import Any
 
 import pytest
@@ -178,3 +179,18 @@ async def test_what_the_path_names_is_looked_up_before_the_body_is_read(
 ) -> None:
     response = await api.client.request(method, path, content=b"{nope", headers=api.key("org-all"))
     assert response.json() == problem(404, detail)
+
+
+async def test_the_docs_ui_is_served_with_its_assets_from_this_server(api: Api) -> None:
+    for path in ("/schema/swagger", "/schema"):
+        page = await api.client.get(path)
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+        assets = re.findall(r"""(?:href|src)=["']([^"']+)""", page.text)
+        assert assets and all(asset.startswith("/schema/assets/") for asset in assets), assets
+        for asset in assets:
+            served = await api.client.get(asset)
+            assert served.status_code == 200 and len(served.content) > 1000, asset
+    bundle = await api.client.get("/schema/assets/swagger-ui-bundle.js")
+    assert bundle.headers["content-type"].startswith("text/javascript")
+    missing = await api.client.get("/schema/assets/nope.js")
+    assert missing.json() == problem(404, "no file or directory match the path nope.js was found")

@@ -8,7 +8,6 @@ from litestar.config.app import AppConfig
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 from litestar.openapi.config import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.plugins import InitPlugin
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
@@ -27,6 +26,7 @@ from clarion.http.controllers.ping import PingController
 from clarion.http.controllers.users import RegistrationController, UserController
 from clarion.http.problems import problem_details_plugin, unexpected_error_response
 from clarion.http.dependencies import provide_events, provide_runtime, provide_tenants
+from clarion.http.docs_ui import swagger_ui, swagger_ui_assets
 from clarion.http.openapi import complete_openapi
 from clarion.http.paths import PATH_DEPENDENCIES
 from clarion.process import open_runtime
@@ -66,7 +66,7 @@ class ClarionPlugin(InitPlugin):
         # After the guards (401/403), before the handler: NULs in path and query, impossible path ids.
         # (A `before_request` on a controller or handler would replace this one: there is none.)
         app_config.before_request = check_path_and_query
-        app_config.route_handlers.extend(ROUTE_HANDLERS)
+        app_config.route_handlers.extend([*ROUTE_HANDLERS, swagger_ui_assets()])
         return app_config
 
     def _add_dependencies(self, app_config: AppConfig) -> None:
@@ -96,7 +96,7 @@ def create_app(settings: Settings) -> Litestar:
             title="Clarion",
             version="0.1.0",
             path="/schema",
-            render_plugins=[SwaggerRenderPlugin()],
+            render_plugins=[swagger_ui()],
             components=OPENAPI_COMPONENTS,
         ),
         request_max_body_size=settings.server.max_body_bytes,
