@@ -2,8 +2,9 @@
 
 import contextlib
 from collections.abc import AsyncIterator
+from typing import Any
 
-from litestar import Litestar
+from litestar import Litestar, Request, Response
 from litestar.config.app import AppConfig
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
@@ -29,6 +30,7 @@ from clarion.http.dependencies import provide_events, provide_runtime, provide_t
 from clarion.http.docs_ui import swagger_ui, swagger_ui_assets
 from clarion.http.openapi import complete_openapi
 from clarion.http.paths import PATH_DEPENDENCIES
+from clarion.http.responses import options_response
 from clarion.process import open_runtime
 from clarion.settings import Settings
 
@@ -65,7 +67,7 @@ class ClarionPlugin(InitPlugin):
         app_config.middleware.append(DefineMiddleware(ApiKeyAuthenticationMiddleware))
         # After the guards (401/403), before the handler: NULs in path and query, impossible path ids.
         # (A `before_request` on a controller or handler would replace this one: there is none.)
-        app_config.before_request = check_path_and_query
+        app_config.before_request = _before_request
         app_config.route_handlers.extend([*ROUTE_HANDLERS, swagger_ui_assets()])
         return app_config
 
@@ -87,6 +89,14 @@ class ClarionPlugin(InitPlugin):
         async with open_runtime(self.settings, dispatcher=self.settings.dispatch.embedded) as runtime:
             app.state.runtime = runtime
             yield
+
+
+async def _before_request(request: Request[Any, Any, Any]) -> Response[None] | None:
+    """`OPTIONS` lists every method of the path; any other request has its path and query checked."""
+    if request.method == "OPTIONS":
+        return options_response(request)
+    await check_path_and_query(request)
+    return None
 
 
 def create_app(settings: Settings) -> Litestar:

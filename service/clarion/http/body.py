@@ -70,17 +70,18 @@ def decoded(
     after: str,
     decode: Callable[[bytes], Any] | None = None,
     empty_is_default: bool = False,
-    required: bool = True,
+    required: bool | None = None,
 ) -> dict[str, Provide]:
     """The route's `payload` dependency: the body as `kind`, decoded once the path dependency `after` has
     found what the path names (`clarion.http.paths`: a level, or an item such as `user`).
 
     `empty_is_default`: an empty body means `{}` (every field at its default); `decode` replaces
-    the decoding altogether; `required=False` documents the body as optional.
+    the decoding altogether; `required` documents whether a body must be sent (by default: unless
+    an empty one means `{}`).
     """
     if decode is None:
         decode = (lambda body: decode_fields(body, kind)) if empty_is_default else (lambda body: decode_body(body, kind))
-    decoder = BodyDecoder(kind, decode, required=required)
+    decoder = BodyDecoder(kind, decode, required=not empty_is_default if required is None else required)
 
     async def payload(request: Request[Any, Any, Any], **found: Any) -> Any:
         return await decoder.read(request)

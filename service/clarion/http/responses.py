@@ -37,3 +37,14 @@ def creates(kind: Any, *, after: str, empty_is_default: bool = False) -> dict[st
         "dependencies": decoded(kind, after=after, empty_is_default=empty_is_default),
         "response_headers": LOCATION_HEADER,
     }
+
+
+def options_response(request: Request[Any, Any, Any]) -> Response[None]:
+    """The answer to `OPTIONS`: 204 with `Allow` listing every method of the path.
+
+    Litestar (2.25) builds the `OPTIONS` handler with the first route registered at a path and keeps it
+    when it merges later handlers of the same path into a new route, so its `Allow` misses their methods;
+    this answers from the route that serves the path now."""
+    template = request.scope.get("path_template")  # type: ignore[typeddict-item]
+    methods = {method for route in request.app.routes if route.path_format == template for method in route.methods}
+    return Response(None, status_code=204, headers={"Allow": ", ".join(sorted(methods))}, media_type="text/plain")
