@@ -194,3 +194,23 @@ async def test_the_docs_ui_is_served_with_its_assets_from_this_server(api: Api) 
     assert bundle.headers["content-type"].startswith("text/javascript")
     missing = await api.client.get("/schema/assets/nope.js")
     assert missing.json() == problem(404, "no file or directory match the path nope.js was found")
+
+
+async def test_options_allows_every_method_of_the_path(api: Api) -> None:
+    """Litestar's own OPTIONS answer listed only the methods of the first handler registered at a path."""
+    for path, allowed in [
+        (f"{ORG}/keys/", "GET, OPTIONS, POST"),
+        (f"{ORG}/u/ann/", "GET, OPTIONS, PATCH, PUT"),
+        (f"{ORG}/p/web/", "DELETE, GET, OPTIONS, PATCH"),
+        (f"{SHOP}/e/order-paid/templates/email/", "DELETE, OPTIONS, PUT"),
+    ]:
+        response = await api.client.options(path, headers=api.key("org-all"))
+        assert (response.status_code, response.headers["allow"]) == (204, allowed), path
+
+
+async def test_a_body_that_may_be_empty_is_documented_as_optional(api: Api) -> None:
+    operations = _operations(await _schema(api))
+    assert operations["updateProject"][2]["requestBody"]["required"] is False  # empty = change nothing
+    assert operations["createUser"][2]["requestBody"]["required"] is True
+    response = await api.client.patch(f"{ORG}/p/web/", headers=api.key("org-all"))
+    assert (response.status_code, response.json()["slug"]) == (200, "web")

@@ -88,7 +88,7 @@ async def test_an_unexpected_error_is_logged_with_the_request_id_the_500_carries
 ) -> None:
     # A broken schema (the idempotency table is gone) is a bug of the deployment, not of the request.
     await Organization.raw("DROP TABLE idempotency_record")
-    with caplog.at_level(logging.ERROR, logger="clarion.http.app"):
+    with caplog.at_level(logging.ERROR, logger="clarion.http.problems"):
         response = await members.post(TRIGGER, json={}, headers={"Idempotency-Key": "k1"})
     assert response.status_code == 500
     body = response.json()
