@@ -3,6 +3,7 @@
 import os
 import socket
 import sys
+from http import HTTPStatus
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -14,6 +15,11 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def problem(status: int, detail: str, **extensions: object) -> dict[str, object]:
+    """The RFC 9457 body every error answer carries (`clarion.http.problems`)."""
+    return {"type": "about:blank", "title": HTTPStatus(status).phrase, "status": status, "detail": detail, **extensions}
 
 
 def clarion_command(*args: str) -> list[str]:

@@ -2,8 +2,8 @@
 
 Besides the type, `decode_body` refuses what no field may hold — nesting deeper
 than `MAX_JSON_DEPTH` and NUL characters (PostgreSQL text cannot store them) —
-with a 400 naming the field. Services call it after their lookups, so a 404
-comes before a 400.
+with a 400 naming the field. The HTTP edge calls it after the path's lookups
+(`clarion.http.body.decoded`), so a 404 comes before a 400.
 """
 
 from collections.abc import Callable

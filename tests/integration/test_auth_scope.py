@@ -12,6 +12,7 @@ from clarion.auth.services import ApiPrincipal
 from clarion.auth.tables import ApiKey
 from clarion.errors import PermissionDenied
 from clarion.settings import Settings
+from clarion_test_support import problem
 
 LIST_SHOP = ("GET", f"{SHOP}/e/")
 TRIGGER_SHOP = ("POST", ORDER_PAID)
@@ -78,8 +79,7 @@ async def test_scope_matrix(api: Api, key: str) -> None:
 )
 async def test_403_scope_names_what_is_out_of_reach(api: Api, key: str, path: str, detail: str) -> None:
     response = await api.get(path, key=key)
-    assert response.status_code == 403
-    assert response.json() == {"detail": detail}
+    assert response.json() == problem(403, detail)
 
 
 ENDPOINTS = {
@@ -143,7 +143,7 @@ async def test_a_deleted_key_stops_working_within_a_second(api: Api) -> None:
     await ApiKey.delete().where(ApiKey.name == "shop-app")
     await asyncio.sleep(1.05)
     response = await api.get("/api/system/ping/", key="shop-app")
-    assert (response.status_code, response.json()) == (401, {"detail": "invalid API key"})
+    assert (response.status_code, response.json()) == (401, problem(401, "invalid API key"))
 
 
 async def test_last_use_is_recorded_in_one_batch_not_per_request(api: Api) -> None:

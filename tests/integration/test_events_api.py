@@ -9,6 +9,7 @@ from events_api_support import ORDER_PAID, SHOP, Api, api, api_settings  # noqa:
 
 from clarion.occurrences.tables import Occurrence
 from clarion.events.tables import Event
+from clarion_test_support import problem
 
 EVENT_FIELDS = {"name", "slug", "description", "active", "locked", "paused"}
 
@@ -225,16 +226,16 @@ async def test_401_without_a_valid_key(api: Api, headers: dict[str, str]) -> Non
 async def test_403_without_the_grant(api: Api) -> None:
     response = await api.get(f"{SHOP}/e/", key="without-event:list")
     assert response.status_code == 403
-    assert response.json() == {"detail": "key lacks the grant event:list"}
+    assert response.json() == problem(403, "key lacks the grant event:list")
     response = await api.post(ORDER_PAID, key="without-event:trigger", json={})
     assert response.status_code == 403
-    assert response.json() == {"detail": "key lacks the grant event:trigger"}
+    assert response.json() == problem(403, "key lacks the grant event:trigger")
 
 
 async def test_403_outside_the_keys_scope(api: Api) -> None:
     response = await api.post("/api/o/acme/p/mobile/a/ios/e/launched/trigger/", key="shop-app", json={})
     assert response.status_code == 403
-    assert response.json() == {"detail": "key is not valid for project 'mobile'"}
+    assert response.json() == problem(403, "key is not valid for project 'mobile'")
 
 
 @pytest.mark.parametrize(
@@ -249,31 +250,47 @@ async def test_403_outside_the_keys_scope(api: Api) -> None:
 )
 async def test_404_unknown_project_application_or_event(api: Api, path: str, detail: str) -> None:
     response = await (api.get(path) if path.endswith("/e/") else api.post(path, json={}))
-    assert response.status_code == 404
-    assert response.json() == {"detail": detail}
+    assert response.json() == problem(404, detail)
 
 
 # 405 / 404 route / 413 ---------------------------------------------------------------------------
 
 
-async def test_405_wrong_method_is_json(api: Api) -> None:
+async def test_405_wrong_method_is_a_problem(api: Api) -> None:
     for response in (await api.get(ORDER_PAID), await api.client.delete(f"{SHOP}/e/", headers=api.key("org-all"))):
-        assert response.status_code == 405
-        assert response.json()["detail"]
+        assert response.json() == problem(405, "Method Not Allowed")
+        assert response.headers["content-type"] == "application/problem+json"
+        assert "POST" in response.headers["allow"] or "GET" in response.headers["allow"]
 
 
-async def test_404_unknown_route_is_json(api: Api) -> None:
-    response = await api.get("/api/o/acme/p/web/a/shop/nothing-here/")
-    assert response.status_code == 404
-    assert response.json()["detail"]
+async def test_404_unknown_route_is_a_problem(api: Api) -> None:
+    for response in (
+        await api.get("/api/o/acme/p/web/a/shop/nothing-here/"),
+        await api.client.get("/nothing-here/"),  # outside /api/: no key needed to be told
+    ):
+        assert response.json() == problem(404, "Not Found")
+        assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_a_framework_validation_error_is_a_problem_naming_the_parameter(api: Api) -> None:
+    response = await api.get(f"{SHOP}/e/?limit=0")
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json() == problem(400, "limit: Expected int >= 1")
+
+
+async def test_401_is_a_problem_with_its_challenge(api: Api) -> None:
+    response = await api.client.get(f"{SHOP}/e/")
+    assert response.json() == problem(401, "missing Authorization header: send 'Authorization: Key <token>'")
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["www-authenticate"] == 'Key realm="clarion"'
 
 
 async def test_413_a_body_over_the_limit(api: Api) -> None:
     limit = api.app.state.runtime.settings.server.max_body_bytes
     payload = json.dumps({"context": {"blob": "x" * limit}}).encode()
     response = await api.post(ORDER_PAID, key="shop-app", content=payload)
-    assert response.status_code == 413
-    assert response.json()["detail"].startswith("body: larger than")
+    assert response.json() == problem(413, f"body: larger than the {limit} bytes allowed")
+    assert response.headers["content-type"] == "application/problem+json"
 
     async def chunks():  # no Content-Length: the limit holds on the bytes actually received
         for _ in range(limit // 65536 + 2):

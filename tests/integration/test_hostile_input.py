@@ -13,6 +13,7 @@ from clarion.decoding import MAX_JSON_DEPTH
 from clarion.schemas import MAX_ID
 from events_api_support import api_settings  # noqa: F401
 from membership_support import MembersApi, members  # noqa: F401
+from clarion_test_support import problem
 
 ORG = "/api/o/acme"
 WEB = f"{ORG}/p/web"
@@ -48,14 +49,14 @@ async def test_deep_nesting_is_a_400_on_every_kind_of_body(members: MembersApi, 
     ]
     for path, text in bodies:
         status, body = await post_json(members, path, text)
-        assert (status, body) == (400, {"detail": TOO_DEEP}), path
+        assert (status, body) == (400, problem(400, TOO_DEEP)), path
 
 
 async def test_nesting_up_to_the_limit_is_accepted(members: MembersApi) -> None:
     status, body = await post_json(members, TRIGGER, '{"context":' + nested(MAX_JSON_DEPTH - 1) + "}")
     assert status == 201, body
     status, body = await post_json(members, TRIGGER, '{"context":' + nested(MAX_JSON_DEPTH) + "}")
-    assert (status, body) == (400, {"detail": TOO_DEEP})
+    assert (status, body) == (400, problem(400, TOO_DEEP))
 
 
 # --- NUL characters ----------------------------------------------------------------------------------------------
@@ -83,13 +84,13 @@ async def test_a_nul_in_a_body_string_is_a_400_naming_the_field(
 ) -> None:
     status, answer = await post_json(members, path, json.dumps(body), method)
     detail = f"{field} contains a NUL character (\\u0000)" if field.endswith("a key") else f"{field}: {NUL}"
-    assert (status, answer) == (400, {"detail": detail})
+    assert (status, answer) == (400, problem(400, detail))
 
 
 async def test_a_nul_in_a_list_body_names_the_item(members: MembersApi) -> None:
     list_id = await members.list_id("ops")
     status, answer = await post_json(members, f"{WEB}/d/{list_id}/add/", json.dumps(["alice@example.com", "\0"]))
-    assert (status, answer) == (400, {"detail": f"[1]: {NUL}"})
+    assert (status, answer) == (400, problem(400, f"[1]: {NUL}"))
 
 
 async def test_an_escaped_backslash_before_u0000_is_not_a_nul(members: MembersApi) -> None:
@@ -113,7 +114,7 @@ async def test_a_nul_in_a_path_or_query_value_is_a_400_naming_it(
     members: MembersApi, method: str, path: str, field: str
 ) -> None:
     response = await members.request(method, path, json={})
-    assert (response.status_code, response.json()) == (400, {"detail": f"{field}: {NUL}"})
+    assert (response.status_code, response.json()) == (400, problem(400, f"{field}: {NUL}"))
 
 
 async def test_the_guards_answer_before_the_nul_check(members: MembersApi) -> None:
@@ -129,15 +130,15 @@ async def test_a_forged_cursor_is_a_400(members: MembersApi, key: str) -> None:
     list_path = f"{ORG}/p/" if key.startswith('"') else f"{ORG}/keys/"
     response = await members.get(f"{list_path}?cursor={cursor}")
     assert (response.status_code, response.json()) == (
-        400, {"detail": "cursor: not a cursor of this list (take it from the Link header)"}
+        400, problem(400, "cursor: not a cursor of this list (take it from the Link header)")
     )
 
 
 # --- ids ---------------------------------------------------------------------------------------------------------
 
 
-def _no_such_id(name: str, value: int) -> dict[str, str]:
-    return {"detail": f"{name}: no such id ({value} is outside 1–{MAX_ID})"}
+def _no_such_id(name: str, value: int) -> dict[str, object]:
+    return problem(404, f"{name}: no such id ({value} is outside 1–{MAX_ID})")
 
 
 @pytest.mark.parametrize("value", [BEYOND_INT4, BEYOND_INT8, 10**30, 0, -1])
@@ -159,10 +160,10 @@ async def test_a_path_id_that_cannot_exist_is_a_404(members: MembersApi, value: 
         assert (response.status_code, response.json()) == (404, _no_such_id(name, value)), (method, path)
     # the largest id is a plain "unknown": no row has it, but the database can look
     response = await members.delete(f"{ORG}/keys/{MAX_ID}/")
-    assert (response.status_code, response.json()) == (404, {"detail": f"unknown API key {MAX_ID}"})
+    assert (response.status_code, response.json()) == (404, problem(404, f"unknown API key {MAX_ID}"))
     response = await members.post(f"{SHOP}/n/{notification}/subscribe/", json={"assignment": MAX_ID})
     assert (response.status_code, response.json()) == (
-        400, {"detail": f"assignment: no assignment {MAX_ID} in this organization"}
+        400, problem(400, f"assignment: no assignment {MAX_ID} in this organization")
     )
 
 
@@ -185,7 +186,7 @@ async def test_a_body_id_out_of_range_is_a_400_naming_the_field(members: Members
     ]:
         response = await members.request(method, path, json=body)
         assert (response.status_code, response.json()) == (
-            400, {"detail": f"{field}: expected int {bound}"}
+            400, problem(400, f"{field}: expected int {bound}")
         ), (method, path)
 
 
@@ -194,7 +195,7 @@ async def test_an_unsubscribe_query_id_out_of_range_is_a_400(members: MembersApi
     notification = await members.notification_id("tell ops")
     response = await members.delete(f"{SHOP}/n/{notification}/subscribe/?assignment={value}")
     assert (response.status_code, response.json()) == (
-        400, {"detail": f"assignment: expected an id (an integer from 1 to {MAX_ID})"}
+        400, problem(400, f"assignment: expected an id (an integer from 1 to {MAX_ID})")
     )
 
 
@@ -206,7 +207,7 @@ OUT_OF_RANGE = "expires_at: out of range: in UTC it must fall between years 1 an
 @pytest.mark.parametrize("expires_at", ["9999-12-31T23:59:59-14:00", "9999-12-31T23:00:00-01:00", "0001-01-01T00:00:00+14:00"])
 async def test_an_expiry_past_year_9999_in_utc_is_a_400(members: MembersApi, expires_at: str) -> None:
     response = await members.post(f"{ORG}/keys/", json={"name": "far", "grants": ["event:list"], "expires_at": expires_at})
-    assert (response.status_code, response.json()) == (400, {"detail": OUT_OF_RANGE})
+    assert (response.status_code, response.json()) == (400, problem(400, OUT_OF_RANGE))
 
 
 async def test_the_latest_expiry_there_is_is_accepted(members: MembersApi) -> None:

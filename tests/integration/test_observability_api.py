@@ -22,6 +22,7 @@ from delivery_support import (  # noqa: F401
 
 from clarion.occurrences.tables import Delivery, Occurrence
 from clarion.events.tables import Event
+from clarion_test_support import problem
 
 KEYS = [
     {"name": "reader", "grants": ["occurrence:read"]},
@@ -80,12 +81,12 @@ async def test_the_detail_is_404_outside_the_application_and_403_without_the_gra
     occurrence_id = await shop.trigger()
     blog = f"/api/o/acme/p/web/a/blog/occurrences/{occurrence_id}/"
     response = await shop.client.get(blog, headers=shop.headers)
-    assert (response.status_code, response.json()) == (404, {"detail": f"unknown occurrence {occurrence_id!r}"})
+    assert (response.status_code, response.json()) == (404, problem(404, f"unknown occurrence {occurrence_id!r}"))
     response = await shop.client.get(f"{APP_PATH}/occurrences/NOPE/", headers=shop.headers)
     assert response.status_code == 404
     assert (await shop.client.get(blog.replace("/blog/", "/nope/"), headers=shop.headers)).status_code == 404
     response = await shop.client.get(f"{APP_PATH}/occurrences/{occurrence_id}/", headers=shop.key("trigger-only"))
-    assert (response.status_code, response.json()) == (403, {"detail": "key lacks the grant occurrence:read"})
+    assert (response.status_code, response.json()) == (403, problem(403, "key lacks the grant occurrence:read"))
     response = await shop.client.get(f"{APP_PATH}/occurrences/{occurrence_id}/", headers=shop.key("blog-app"))
     assert response.status_code == 403
     response = await shop.client.get(f"{APP_PATH}/occurrences/{occurrence_id}", headers=shop.key("shop-app"))
@@ -121,7 +122,7 @@ async def test_the_list_is_newest_first_paginated_and_filtered_by_status(shop: B
     quiet = await shop.client.get(f"{APP_PATH}/e/quiet/occurrences/", headers=shop.key("reader"))
     assert quiet.json() == []
     missing = await shop.client.get(f"{APP_PATH}/e/nope/occurrences/", headers=shop.key("reader"))
-    assert (missing.status_code, missing.json()) == (404, {"detail": "unknown event 'nope'"})
+    assert (missing.status_code, missing.json()) == (404, problem(404, "unknown event 'nope'"))
 
 
 async def test_preview_shows_recipients_and_messages_and_stores_and_sends_nothing(
@@ -150,7 +151,7 @@ async def test_preview_needs_both_grants_and_checks_the_body_like_trigger(shop: 
         response = await shop.client.post(f"{EVENT_PATH}/preview/", json={}, headers=shop.key(key))
         assert response.status_code == 403
     response = await shop.client.post(f"{EVENT_PATH}/preview/", json={"options": {"bogus": 1}}, headers=shop.headers)
-    assert (response.status_code, response.json()) == (400, {"detail": "options.bogus: unknown option"})
+    assert (response.status_code, response.json()) == (400, problem(400, "options.bogus: unknown option"))
     response = await shop.client.post(f"{EVENT_PATH}/preview/", json={"options": {"channels": ["sms"]}}, headers=shop.headers)
     assert response.status_code == 400 and "options.channels[0]" in response.json()["detail"]
     response = await shop.client.post(f"{APP_PATH}/e/nope/preview/", json={}, headers=shop.headers)

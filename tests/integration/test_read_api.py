@@ -5,6 +5,7 @@ from typing import Any
 
 import pytest
 from events_api_support import CATALOG, Api, api, api_settings, seed  # noqa: F401
+from clarion_test_support import problem
 
 FLAGS = {"active": True, "locked": False, "paused": False}
 
@@ -42,7 +43,7 @@ async def test_read_project(api: Api) -> None:
     response = await api.get("/api/o/acme/p/web/", key="shop-app")
     assert (response.status_code, response.json()) == (200, {"slug": "web", "name": "Web", **FLAGS})
     response = await api.get("/api/o/acme/p/nope/", key="org-everyday")
-    assert (response.status_code, response.json()) == (404, {"detail": "unknown project 'nope'"})
+    assert (response.status_code, response.json()) == (404, problem(404, "unknown project 'nope'"))
 
 
 async def test_list_applications(api: Api) -> None:
@@ -55,7 +56,7 @@ async def test_list_applications(api: Api) -> None:
     response = await api.get("/api/o/acme/p/web/a", key="shop-app")
     assert [app["slug"] for app in response.json()] == ["shop"]
     response = await api.get("/api/o/acme/p/nope/a/", key="org-everyday")
-    assert (response.status_code, response.json()) == (404, {"detail": "unknown project 'nope'"})
+    assert (response.status_code, response.json()) == (404, problem(404, "unknown project 'nope'"))
 
 
 def _many_projects(count: int) -> dict[str, Any]:

@@ -16,7 +16,7 @@ import pytest
 from clarion.db.failures import FULL, READ_ONLY
 from clarion.logs import JsonFormatter
 from clarion.organizations.tables import Organization
-from clarion_test_support import ENGINE
+from clarion_test_support import ENGINE, problem
 from events_api_support import api_settings  # noqa: F401
 from membership_support import MembersApi, members  # noqa: F401
 
@@ -70,10 +70,10 @@ async def test_a_database_that_refuses_writes_is_a_503_and_not_ready(members: Me
     try:
         for path, body in [(f"{ORG}/u/", _big_user("carol")), (TRIGGER, {"context": {"blob": "x" * 200_000}})]:
             response = await members.post(path, json=body)
-            assert (response.status_code, response.json()) == (503, {"detail": detail}), path
+            assert (response.status_code, response.json()) == (503, problem(503, detail)), path
             assert response.headers["Retry-After"] == "10"
         ready = await members.client.get("/ready/")
-        assert (ready.status_code, ready.json()) == (503, {"detail": detail})
+        assert (ready.status_code, ready.json()) == (503, problem(503, detail))
         # reads still work
         assert (await members.get(f"{ORG}/u/alice/")).status_code == 200
     finally:
@@ -88,12 +88,13 @@ async def test_an_unexpected_error_is_logged_with_the_request_id_the_500_carries
 ) -> None:
     # A broken schema (the idempotency table is gone) is a bug of the deployment, not of the request.
     await Organization.raw("DROP TABLE idempotency_record")
-    with caplog.at_level(logging.ERROR, logger="clarion.http.app"):
+    with caplog.at_level(logging.ERROR, logger="clarion.http.problems"):
         response = await members.post(TRIGGER, json={}, headers={"Idempotency-Key": "k1"})
     assert response.status_code == 500
     body = response.json()
-    assert set(body) == {"detail", "request_id"} and body["detail"] == "Internal Server Error"
     request_id = body["request_id"]
+    assert body == problem(500, "Internal Server Error", request_id=request_id)
+    assert response.headers["content-type"] == "application/problem+json"
     assert ULID.fullmatch(request_id) and response.headers["X-Request-ID"] == request_id
     [record] = [record for record in caplog.records if getattr(record, "request_id", None) == request_id]
     assert record.levelno == logging.ERROR and record.exc_info is not None

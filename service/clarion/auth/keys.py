@@ -31,7 +31,6 @@ from clarion.auth.tables import ApiKey
 from clarion.auth.tokens import hash_token, new_token
 from clarion.db.engine import write_transaction
 from clarion.db.rows import insert_unique
-from clarion.decoding import decode_fields
 from clarion.errors import BadRequest, NotFound, PermissionDenied
 from clarion.organizations.tables import Application, Project
 from clarion.pagination import Page, PageRequest, page_of_query
@@ -120,8 +119,7 @@ async def list_keys(principal: ApiPrincipal, page: PageRequest) -> Page[KeyOut]:
     return rows.map(_key_out)
 
 
-async def create_key(principal: ApiPrincipal, body: bytes) -> KeyCreatedOut:
-    data = decode_fields(body, KeyIn)
+async def create_key(principal: ApiPrincipal, data: KeyIn) -> KeyCreatedOut:
     if data.application is not None and data.project is None:
         raise BadRequest("project: required when application is given")
     _check_scope(principal, data)

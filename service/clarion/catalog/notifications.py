@@ -1,7 +1,7 @@
 """Notifications of an event and message templates: list, create, change, delete (SPEC §3.3).
 
 Order of checks: the path's slugs and ids (404) → the body (400 naming the
-field) → conflicts (409). What a body must satisfy:
+field, decoded by the HTTP edge once the path is found) → conflicts (409). What a body must satisfy:
 
 * `distribution_list`: a list of the event's project; a list pinned to an
   application only serves that application's events; an application key sees
@@ -28,7 +28,7 @@ from clarion.auth.services import ApiPrincipal
 from clarion.channels.runtime import ChannelSet
 from clarion.db.engine import write_transaction
 from clarion.db.rows import UNIQUE_VIOLATIONS, exists, insert_unique
-from clarion.decoding import changed_fields, decode_fields
+from clarion.decoding import changed_fields
 from clarion.distribution.tables import DistributionList
 from clarion.errors import BadRequest, Conflict, NotFound
 from clarion.events.directory import EventRef, uncached_events
@@ -97,6 +97,11 @@ async def list_notifications(path: EventPath, page: PageRequest) -> Page[Notific
     return rows.map(_notification_out)
 
 
+async def check_notification(path: EventPath, pk: int) -> None:
+    """404 unless the event has notification `pk`."""
+    await _notification_row(await _event(path), pk)
+
+
 async def read_notification(path: EventPath, pk: int) -> NotificationDetailOut:
     event = await _event(path)
     row = await _notification_row(event, pk)
@@ -112,10 +117,9 @@ async def read_notification(path: EventPath, pk: int) -> NotificationDetailOut:
 
 
 async def create_notification(
-    channels: ChannelSet, principal: ApiPrincipal, path: EventPath, body: bytes
+    channels: ChannelSet, principal: ApiPrincipal, path: EventPath, data: NotificationIn
 ) -> NotificationOut:
     event = await _event(path)
-    data = decode_fields(body, NotificationIn)
     await _check_notification(channels, principal, event, msgspec.structs.asdict(data))
     async with write_transaction():
         pk = await insert_unique(
@@ -134,11 +138,11 @@ async def create_notification(
 
 
 async def update_notification(
-    channels: ChannelSet, principal: ApiPrincipal, path: EventPath, pk: int, body: bytes
+    channels: ChannelSet, principal: ApiPrincipal, path: EventPath, pk: int, patch: NotificationPatch
 ) -> NotificationOut:
     event = await _event(path)
     await _notification_row(event, pk)
-    changes = changed_fields(decode_fields(body, NotificationPatch))
+    changes = changed_fields(patch)
     await _check_notification(channels, principal, event, changes)
     values: dict[Any, Any] = {}
     for name, value in changes.items():
@@ -207,14 +211,13 @@ async def put_template(
     path: EventPath,
     notification: int | None,
     channel: str,
-    body: bytes,
+    data: TemplateIn,
 ) -> tuple[TemplateOut, bool]:
     """Create or replace the (event or notification) template for `channel`; True when it was created."""
     event = await _event(path)
     if notification is not None:
         await _notification_row(event, notification)
     _check_channel(channels, channel, "channel")
-    data = decode_fields(body, TemplateIn)
     await _check_template(renderer, path.org, data)
     where = _template_scope(event, notification, channel)
     parts = {"subject": data.subject, "text": data.text, "html": data.html}

@@ -2,7 +2,8 @@
 
 Every function resolves the path's slugs from the database (not the ≤ 1 s
 cache: a management call sees what it just changed), 404 naming the first
-unknown level, and only then decodes the body (400 naming the field). Writes
+unknown level; it is handed the body already decoded (the HTTP edge decodes it
+after its own lookup of the path, so 404 still comes before 400). Writes
 run in one `write_transaction()`; a duplicate slug is 409. After a change the
 process's `TenantDirectory` forgets what it cached, so this process's triggers
 see new flags at once and every other process's within the cache's second.
@@ -30,7 +31,7 @@ from piccolo.table import Table
 from clarion.auth.tables import ApiKey
 from clarion.db.engine import write_transaction
 from clarion.db.rows import exists, insert_unique
-from clarion.decoding import changed_fields, decode_fields
+from clarion.decoding import changed_fields
 from clarion.distribution.tables import DistributionList
 from clarion.errors import Conflict
 from clarion.events.directory import uncached_events
@@ -63,9 +64,8 @@ def _project_out(row: dict[str, Any]) -> ProjectOut:
 # Projects ------------------------------------------------------------------------------------
 
 
-async def create_project(tenants: TenantDirectory, org: str, body: bytes) -> ProjectOut:
+async def create_project(tenants: TenantDirectory, org: str, data: FlaggedIn) -> ProjectOut:
     organization = await uncached_directory().organization(org)
-    data = decode_fields(body, FlaggedIn)
     async with write_transaction():
         await insert_unique(
             Project(organization=organization.id, created=_now(), **msgspec.structs.asdict(data)),
@@ -75,9 +75,9 @@ async def create_project(tenants: TenantDirectory, org: str, body: bytes) -> Pro
     return ProjectOut(**msgspec.structs.asdict(data))
 
 
-async def update_project(tenants: TenantDirectory, org: str, prj: str, body: bytes) -> ProjectOut:
+async def update_project(tenants: TenantDirectory, org: str, prj: str, patch: FlaggedPatch) -> ProjectOut:
     project = await uncached_directory().project(org, prj)
-    changes = changed_fields(decode_fields(body, FlaggedPatch))
+    changes = changed_fields(patch)
     row = await _update(Project, project.id, changes)
     tenants.forget()
     return _project_out(row)
@@ -100,9 +100,8 @@ async def delete_project(tenants: TenantDirectory, org: str, prj: str) -> None:
 # Applications --------------------------------------------------------------------------------
 
 
-async def create_application(tenants: TenantDirectory, org: str, prj: str, body: bytes) -> ApplicationOut:
+async def create_application(tenants: TenantDirectory, org: str, prj: str, data: FlaggedIn) -> ApplicationOut:
     project = await uncached_directory().project(org, prj)
-    data = decode_fields(body, FlaggedIn)
     async with write_transaction():
         await insert_unique(
             Application(project=project.id, created=_now(), **msgspec.structs.asdict(data)),
@@ -112,9 +111,11 @@ async def create_application(tenants: TenantDirectory, org: str, prj: str, body:
     return ApplicationOut(**msgspec.structs.asdict(data))
 
 
-async def update_application(tenants: TenantDirectory, org: str, prj: str, app: str, body: bytes) -> ApplicationOut:
+async def update_application(
+    tenants: TenantDirectory, org: str, prj: str, app: str, patch: FlaggedPatch
+) -> ApplicationOut:
     application = await uncached_directory().application(org, prj, app)
-    changes = changed_fields(decode_fields(body, FlaggedPatch))
+    changes = changed_fields(patch)
     row = await _update(Application, application.id, changes)
     tenants.forget()
     return ApplicationOut(**{name: row[name] for name in ("slug", *FLAG_FIELDS)})
@@ -162,9 +163,8 @@ def _event_out(row: dict[str, Any]) -> EventDetailOut:
     )
 
 
-async def create_event(tenants: TenantDirectory, org: str, prj: str, app: str, body: bytes) -> EventDetailOut:
+async def create_event(tenants: TenantDirectory, org: str, prj: str, app: str, data: EventIn) -> EventDetailOut:
     application = await uncached_directory().application(org, prj, app)
-    data = decode_fields(body, EventIn)
     async with write_transaction():
         await insert_unique(
             Event(application=application.id, created=_now(), **msgspec.structs.asdict(data)),
@@ -174,9 +174,11 @@ async def create_event(tenants: TenantDirectory, org: str, prj: str, app: str, b
     return EventDetailOut(**msgspec.structs.asdict(data))
 
 
-async def update_event(tenants: TenantDirectory, org: str, prj: str, app: str, evt: str, body: bytes) -> EventDetailOut:
+async def update_event(
+    tenants: TenantDirectory, org: str, prj: str, app: str, evt: str, patch: EventPatch
+) -> EventDetailOut:
     event = await uncached_events().event(org, prj, app, evt)
-    changes = changed_fields(decode_fields(body, EventPatch))
+    changes = changed_fields(patch)
     row = await _update(Event, event.id, changes)
     tenants.forget()
     return _event_out(row)

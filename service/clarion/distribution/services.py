@@ -13,7 +13,6 @@ from typing import Any
 
 from clarion.auth.services import ApiPrincipal
 from clarion.db.engine import write_transaction
-from clarion.decoding import decode_body
 from clarion.distribution.schemas import (
     AddressValues,
     AddResult,
@@ -88,10 +87,9 @@ async def read_list(tenants: TenantDirectory, principal: ApiPrincipal, org: str,
 
 
 async def create_list(
-    tenants: TenantDirectory, principal: ApiPrincipal, org: str, prj: str, body: bytes
+    tenants: TenantDirectory, principal: ApiPrincipal, org: str, prj: str, request: ListCreate
 ) -> ListOut:
     project = await tenants.project(org, prj)
-    request = decode_body(body, ListCreate)
     application = request.application
     if principal.application is not None:
         if application not in (None, principal.application):
@@ -127,11 +125,11 @@ async def list_members(
 
 
 async def add_members(
-    tenants: TenantDirectory, principal: ApiPrincipal, org: str, prj: str, pk: int, body: bytes
+    tenants: TenantDirectory, principal: ApiPrincipal, org: str, prj: str, pk: int, addresses: AddressValues
 ) -> AddResult:
     found = await _find_list(tenants, principal, org, prj, pk)
     organization = await tenants.organization(org)
-    values = list(dict.fromkeys(decode_body(body, AddressValues)))
+    values = list(dict.fromkeys(addresses))
     if not values:
         return AddResult(added=[], already=[], unassigned=[], unknown=[])
     address = Assignment.address

@@ -1,19 +1,34 @@
-"""Request input at the HTTP edge: raw bodies, path and query values.
+"""Request input at the HTTP edge: bodies, path and query values.
 
-Handlers read their bodies themselves (`read_body`) and hand them to the
-service, which decodes them after its lookups (`clarion.decoding.decode_body`),
-so a 404 comes before a 400. `check_path_and_query` (the app's
-`before_request`, so after the guards' 401/403) refuses NUL characters in path
-and query values, and answers 404 for an integer path id that cannot exist.
+A handler that takes a body names it `payload` and declares its decoder on the
+route: `dependencies=decoded(TriggerRequest, after="event")`. The
+decoder is a dependency of the path's lookup (`clarion.http.paths`), so the
+order of checks is 401/403 (guards), 404 (the lookup of every level and item
+the path names), 413/400 (the body, by `clarion.decoding`, the one JSON body
+decoder); the handler gets the decoded Struct. `clarion.http.openapi` documents the same type as the
+operation's request body.
+
+`check_path_and_query` (the app's `before_request`, so after the guards'
+401/403) refuses NUL characters in path and query values, and answers 404 for
+an integer path id that cannot exist.
 """
 
-from typing import Any
+import inspect
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from litestar import Request
+from litestar.di import NamedDependency, Provide
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
+from litestar.params import SkipValidation
 
+from clarion.decoding import decode_body, decode_fields
 from clarion.errors import BadRequest, NotFound, PayloadTooLarge
 from clarion.schemas import MAX_ID, is_row_id
+
+T = TypeVar("T")
+# A handler's `payload: Decoded[TriggerRequest]`, given by the route's `decoded(...)` dependency.
+Decoded = NamedDependency[SkipValidation[T]]
 
 
 async def check_path_and_query(request: Request[Any, Any, Any]) -> None:
@@ -35,3 +50,52 @@ async def read_body(request: Request[Any, Any, Any]) -> bytes:
     except RequestEntityTooLarge:
         limit = request.route_handler.resolve_request_max_body_size()
         raise PayloadTooLarge(f"body: larger than the {limit} bytes allowed") from None
+
+
+class BodyDecoder:
+    """Reads the request body and decodes it as `kind` (`decode`); `required` is for the schema."""
+
+    def __init__(self, kind: Any, decode: Callable[[bytes], Any], *, required: bool) -> None:
+        self.kind = kind
+        self.decode = decode
+        self.required = required
+
+    async def read(self, request: Request[Any, Any, Any]) -> Any:
+        return self.decode(await read_body(request))
+
+
+def decoded(
+    kind: Any,
+    *,
+    after: str,
+    decode: Callable[[bytes], Any] | None = None,
+    empty_is_default: bool = False,
+    required: bool | None = None,
+) -> dict[str, Provide]:
+    """The route's `payload` dependency: the body as `kind`, decoded once the path dependency `after` has
+    found what the path names (`clarion.http.paths`: a level, or an item such as `user`).
+
+    `empty_is_default`: an empty body means `{}` (every field at its default); `decode` replaces
+    the decoding altogether; `required` documents whether a body must be sent (by default: unless
+    an empty one means `{}`).
+    """
+    if decode is None:
+        decode = (lambda body: decode_fields(body, kind)) if empty_is_default else (lambda body: decode_body(body, kind))
+    decoder = BodyDecoder(kind, decode, required=not empty_is_default if required is None else required)
+
+    async def payload(request: Request[Any, Any, Any], **found: Any) -> Any:
+        return await decoder.read(request)
+
+    # Litestar resolves a dependency's own dependencies by parameter name: naming `after` makes the
+    # body wait for that lookup (404 before 400).
+    found = NamedDependency[SkipValidation[Any]]
+    payload.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [
+            inspect.Parameter("request", inspect.Parameter.KEYWORD_ONLY, annotation=Request[Any, Any, Any]),
+            inspect.Parameter(after, inspect.Parameter.KEYWORD_ONLY, annotation=found),
+        ],
+        return_annotation=Any,
+    )
+    payload.__annotations__ = {"request": Request[Any, Any, Any], after: found, "return": Any}
+    payload.decoder = decoder  # type: ignore[attr-defined]  # read by clarion.http.openapi
+    return {"payload": Provide(payload)}

@@ -13,7 +13,6 @@ from clarion.auth.services import ApiPrincipal
 from clarion.channels.runtime import ChannelSet
 from clarion.channels.services import channel_kinds, check_channel_secret
 from clarion.db.engine import write_transaction
-from clarion.decoding import decode_body
 from clarion.distribution.tables import DistributionListMember
 from clarion.errors import BadRequest, Conflict, NotFound, PermissionDenied
 from clarion.notifications.tables import Subscription
@@ -55,11 +54,10 @@ async def list_assignments(
 
 
 async def create_assignment(
-    channels: ChannelSet, tenants: TenantDirectory, org: str, username: str, body: bytes
+    channels: ChannelSet, tenants: TenantDirectory, org: str, username: str, request: AssignmentCreate
 ) -> AssignmentOut:
     organization = await tenants.organization(org)
     user = await find_user(organization.id, username)
-    request = decode_body(body, AssignmentCreate)
     address = await Address.select(Address.id, Address.kind).where(
         (Address.user == user["id"]) & (Address.name == request.address)
     ).first()

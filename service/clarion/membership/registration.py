@@ -17,7 +17,6 @@ from typing import Any
 from clarion.channels.runtime import ChannelSet
 from clarion.channels.services import channels_for_kind
 from clarion.db.engine import write_transaction
-from clarion.decoding import decode_body
 from clarion.distribution.tables import DistributionList, DistributionListMember
 from clarion.errors import Conflict
 from clarion.membership.assignments import read_assignment
@@ -42,10 +41,9 @@ from clarion.users.tables import Address, ApplicationMembership, Assignment, Use
 
 
 async def register(
-    channels: ChannelSet, tenants: TenantDirectory, org: str, prj: str, app: str, body: bytes
+    channels: ChannelSet, tenants: TenantDirectory, org: str, prj: str, app: str, request: RegisterRequest
 ) -> RegisterResponse:
     application = await tenants.application(org, prj, app)
-    request = decode_body(body, RegisterRequest)
     assignment_ids: list[int] = []
     addresses: list[AddressOut] = []
     list_ref: ListRef | None = None

@@ -3,7 +3,6 @@
 import msgspec
 
 from clarion.db.engine import write_transaction
-from clarion.decoding import decode_body
 from clarion.distribution.schemas import SubscribeRequest, SubscriptionOut, Unsubscribed, UnsubscribeRequest
 from clarion.errors import BadRequest, NotFound
 from clarion.notifications.tables import Notification, Subscription
@@ -12,7 +11,7 @@ from clarion.schemas import MAX_ID, Id
 from clarion.users.tables import Assignment
 
 
-async def _notification(tenants: TenantDirectory, org: str, prj: str, app: str, pk: int) -> tuple[int, int]:
+async def application_notification(tenants: TenantDirectory, org: str, prj: str, app: str, pk: int) -> tuple[int, int]:
     """(notification id, organization id); 404 unless it belongs to an event of the application."""
     application = await tenants.application(org, prj, app)
     row = await Notification.select(Notification.id).where(
@@ -31,11 +30,10 @@ async def _check_assignment(organization_id: int, assignment_id: int) -> None:
 
 
 async def subscribe(
-    tenants: TenantDirectory, org: str, prj: str, app: str, pk: int, body: bytes
+    tenants: TenantDirectory, org: str, prj: str, app: str, pk: int, request: SubscribeRequest
 ) -> tuple[SubscriptionOut, bool]:
     """Subscribe (or re-activate); also says whether the subscription is new."""
-    notification_id, organization_id = await _notification(tenants, org, prj, app, pk)
-    request = decode_body(body, SubscribeRequest)
+    notification_id, organization_id = await application_notification(tenants, org, prj, app, pk)
     await _check_assignment(organization_id, request.assignment)
     condition = (Subscription.notification == notification_id) & (Subscription.assignment == request.assignment)
     async with write_transaction():
@@ -55,11 +53,17 @@ async def subscribe(
 
 
 async def unsubscribe(
-    tenants: TenantDirectory, org: str, prj: str, app: str, pk: int, body: bytes, query_assignment: str | None
+    tenants: TenantDirectory,
+    org: str,
+    prj: str,
+    app: str,
+    pk: int,
+    request: UnsubscribeRequest | None,
+    query_assignment: str | None,
 ) -> Unsubscribed:
-    notification_id, organization_id = await _notification(tenants, org, prj, app, pk)
-    if body.strip():
-        assignment = decode_body(body, UnsubscribeRequest).assignment
+    notification_id, organization_id = await application_notification(tenants, org, prj, app, pk)
+    if request is not None:
+        assignment = request.assignment
     elif query_assignment is not None:
         try:
             assignment = msgspec.convert(query_assignment, Id, strict=False)

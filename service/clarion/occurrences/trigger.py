@@ -61,7 +61,7 @@ async def trigger_event(
     events: EventDirectory,
     principal: ApiPrincipal,
     path: EventPath,
-    body: bytes,
+    request: TriggerRequest,
     *,
     channels: ChannelSet,
     work: WorkAnnouncer,
@@ -71,7 +71,6 @@ async def trigger_event(
 ) -> TriggerOutcome:
     """Accept a trigger: the 201's body once the occurrence is committed (or the replayed one)."""
     event = await events.event(path.org, path.prj, path.app, path.evt)
-    request = decode_trigger_request(body)
     cid = _header_value("cid", cid)
     idempotency_key = _header_value(IDEMPOTENCY_HEADER, idempotency_key)
     if idempotency_key is None:

@@ -188,6 +188,11 @@ async def read_project(tenants: TenantDirectory, org: str, prj: str) -> ProjectO
     return ProjectOut(slug=ref.slug, name=ref.name, **_flag_fields(ref.flags))
 
 
+async def read_application(tenants: TenantDirectory, org: str, prj: str, app: str) -> ApplicationOut:
+    ref = await tenants.application(org, prj, app)
+    return ApplicationOut(slug=ref.slug, name=ref.name, **_flag_fields(ref.flags))
+
+
 async def list_projects(
     tenants: TenantDirectory, org: str, page: PageRequest, *, only: str | None = None
 ) -> Page[ProjectOut]:

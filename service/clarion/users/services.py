@@ -154,9 +154,8 @@ async def read_user(tenants: TenantDirectory, org: str, username: str) -> UserOu
     return user_out(await find_user(organization.id, username))
 
 
-async def create_user(tenants: TenantDirectory, org: str, body: bytes) -> UserOut:
+async def create_user(tenants: TenantDirectory, org: str, request: UserCreate) -> UserOut:
     organization = await tenants.organization(org)
-    request = decode_body(body, UserCreate)
     username = request.username or request.email
     if not username:
         raise BadRequest("username: required key missing (or give an email to use as the username)")
@@ -180,13 +179,12 @@ async def create_user(tenants: TenantDirectory, org: str, body: bytes) -> UserOu
 
 
 async def change_user(
-    tenants: TenantDirectory, org: str, username: str, body: bytes, *, replace: bool, query_mode: str | None
+    tenants: TenantDirectory, org: str, username: str, request: UserReplace | UserUpdate, *, query_mode: str | None
 ) -> UserOut:
-    """PUT (`replace`) or PATCH the user; `_mode` comes from the body, else from `?_mode=`, else `ignore`."""
+    """PUT (a `UserReplace`) or PATCH the user; `_mode` comes from the body, else from `?_mode=`, else `ignore`."""
     organization = await tenants.organization(org)
     user = await find_user(organization.id, username)
     check_mode(query_mode)
-    request: UserReplace | UserUpdate = decode_body(body, UserReplace if replace else UserUpdate)
     mode = request.mode if request.mode is not UNSET else (query_mode or "ignore")
     changes: dict[Any, Any] = {}
     for column in (User.email, User.first_name, User.last_name, User.locked):
@@ -216,10 +214,9 @@ async def list_addresses(tenants: TenantDirectory, org: str, username: str, page
     return (await page_of_query(query, page, key=Address.name)).map(address_out)
 
 
-async def create_address(tenants: TenantDirectory, org: str, username: str, body: bytes) -> AddressOut:
+async def create_address(tenants: TenantDirectory, org: str, username: str, request: AddressCreate) -> AddressOut:
     organization = await tenants.organization(org)
     user = await find_user(organization.id, username)
-    request = decode_body(body, AddressCreate)
     kind = address_kind(request.value)
     async with write_transaction():
         if await Address.exists().where((Address.user == user["id"]) & (Address.name == request.name)):

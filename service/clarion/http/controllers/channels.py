@@ -3,15 +3,15 @@
 from typing import Any
 
 from litestar import Controller, Request, Response, get
-from litestar.params import FromPath
 
 from clarion.auth.grants import Grant
 from clarion.channels import services
 from clarion.channels.schemas import ChannelOut, PluginsOut
 from clarion.http.authentication import API_KEY_REQUIRED
-from clarion.http.dependencies import RuntimeDependency, Tenants
+from clarion.http.dependencies import RuntimeDependency
 from clarion.http.guards import requires
 from clarion.http.pagination import LINK_HEADER, PAGINATION, RequestedPage, list_response
+from clarion.http.paths import OrganizationAt, ProjectAt
 
 READ = [requires(Grant.ORGANIZATION_READ)]
 
@@ -24,20 +24,17 @@ class ChannelController(Controller):
 
     @get("/c/", operation_id="listChannels", guards=READ, response_headers=LINK_HEADER)
     async def list_channels(
-        self, request: Request[Any, Any, Any], org: FromPath[str], page: RequestedPage,
-        tenants: Tenants, runtime: RuntimeDependency,
+        self, request: Request[Any, Any, Any], organization: OrganizationAt, page: RequestedPage,
+        runtime: RuntimeDependency,
     ) -> Response[list[ChannelOut]]:
         """The channels configured in this service, with their type and whether they are enabled."""
-        await tenants.organization(org)
         return list_response(services.list_channels(runtime.channels, page), request)
 
     @get("/p/{prj:str}/c/", operation_id="listProjectChannels", guards=READ, response_headers=LINK_HEADER)
     async def list_project_channels(
-        self, request: Request[Any, Any, Any], org: FromPath[str], prj: FromPath[str], page: RequestedPage,
-        tenants: Tenants, runtime: RuntimeDependency,
+        self, request: Request[Any, Any, Any], project: ProjectAt, page: RequestedPage, runtime: RuntimeDependency
     ) -> Response[list[ChannelOut]]:
         """The channels a project can use: every configured channel."""
-        await tenants.project(org, prj)
         return list_response(services.list_channels(runtime.channels, page), request)
 
 

@@ -3,22 +3,41 @@
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, delete, get, post
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, QueryParameter
 
 from clarion.auth.grants import Grant
+from clarion.decoding import decode_body
 from clarion.distribution import services
-from clarion.distribution.schemas import AddResult, ListOut, MemberOut, SubscriptionOut, Unsubscribed
+from clarion.distribution.schemas import (
+    AddressValues,
+    AddResult,
+    ListCreate,
+    ListOut,
+    MemberOut,
+    SubscribeRequest,
+    SubscriptionOut,
+    Unsubscribed,
+    UnsubscribeRequest,
+)
 from clarion.http.authentication import API_KEY_REQUIRED
-from clarion.http.body import read_body
+from clarion.http.body import Decoded, decoded
 from clarion.http.dependencies import Tenants
 from clarion.http.guards import principal_of, requires
 from clarion.http.pagination import LINK_HEADER, PAGINATION, RequestedPage, list_response
+from clarion.http.paths import ApplicationAt, ProjectAt
+from clarion.http.responses import created_below, creates
 from clarion.notifications import subscriptions
 
 READ = [requires(Grant.DISTRIBUTIONLIST_READ)]
 # An application key manages the lists pinned to its application, which live at project level.
 WRITE = [requires(Grant.DISTRIBUTIONLIST_WRITE, parents="write")]
 APPLICATION_USERS = [requires(Grant.APPLICATION_USERS)]
+
+
+def _optional_unsubscribe(body: bytes) -> UnsubscribeRequest | None:
+    """`{"assignment": id}`, or nothing (then `?assignment=` says which)."""
+    return decode_body(body, UnsubscribeRequest) if body.strip() else None
 
 
 class DistributionListController(Controller):
@@ -29,62 +48,62 @@ class DistributionListController(Controller):
 
     @get("/", operation_id="listDistributionLists", guards=READ, response_headers=LINK_HEADER)
     async def list_lists(
-        self,
-        request: Request[Any, Any, Any],
-        org: FromPath[str],
-        prj: FromPath[str],
-        page: RequestedPage,
-        tenants: Tenants,
+        self, request: Request[Any, Any, Any], project: ProjectAt, page: RequestedPage, tenants: Tenants
     ) -> Response[list[ListOut]]:
         """The project's lists (an application key: those pinned to its application)."""
-        lists = await services.list_lists(tenants, principal_of(request), org, prj, page)
+        lists = await services.list_lists(tenants, principal_of(request), project.org, project.prj, page)
         return list_response(lists, request)
 
-    @post("/", operation_id="createDistributionList", guards=WRITE, status_code=201)
+    @post(
+        "/",
+        operation_id="createDistributionList",
+        guards=WRITE,
+        **creates(ListCreate, after="project"),
+    )
     async def create_list(
-        self, request: Request[Any, Any, Any], org: FromPath[str], prj: FromPath[str], tenants: Tenants
-    ) -> ListOut:
+        self, request: Request[Any, Any, Any], project: ProjectAt, payload: Decoded[ListCreate], tenants: Tenants
+    ) -> Response[ListOut]:
         """Create a list, optionally pinned to an application (409 if the name is taken)."""
-        return await services.create_list(tenants, principal_of(request), org, prj, await read_body(request))
+        created = await services.create_list(tenants, principal_of(request), project.org, project.prj, payload)
+        return created_below(created, request, created.id)
 
     @get("/{pk:int}/", operation_id="readDistributionList", guards=READ)
     async def read_list(
-        self,
-        request: Request[Any, Any, Any],
-        org: FromPath[str],
-        prj: FromPath[str],
-        pk: FromPath[int],
-        tenants: Tenants,
+        self, request: Request[Any, Any, Any], project: ProjectAt, pk: FromPath[int], tenants: Tenants
     ) -> ListOut:
         """One list."""
-        return await services.read_list(tenants, principal_of(request), org, prj, pk)
+        return await services.read_list(tenants, principal_of(request), project.org, project.prj, pk)
 
     @get("/{pk:int}/m/", operation_id="listDistributionListMembers", guards=READ, response_headers=LINK_HEADER)
     async def list_members(
         self,
         request: Request[Any, Any, Any],
-        org: FromPath[str],
-        prj: FromPath[str],
+        project: ProjectAt,
         pk: FromPath[int],
         page: RequestedPage,
         tenants: Tenants,
     ) -> Response[list[MemberOut]]:
         """The list's members: assignments with their user, address and channel."""
-        members = await services.list_members(tenants, principal_of(request), org, prj, pk, page)
+        members = await services.list_members(tenants, principal_of(request), project.org, project.prj, pk, page)
         return list_response(members, request)
 
-    @post("/{pk:int}/add/", operation_id="addDistributionListMembers", guards=WRITE, status_code=200)
+    @post(
+        "/{pk:int}/add/",
+        operation_id="addDistributionListMembers",
+        guards=WRITE,
+        status_code=200,
+        dependencies=decoded(AddressValues, after="distribution_list"),
+    )
     async def add_members(
         self,
         request: Request[Any, Any, Any],
-        org: FromPath[str],
-        prj: FromPath[str],
+        project: ProjectAt,
         pk: FromPath[int],
+        payload: Decoded[AddressValues],
         tenants: Tenants,
     ) -> AddResult:
         """Add the assignments of the addresses with the given values (a JSON list)."""
-        body = await read_body(request)
-        return await services.add_members(tenants, principal_of(request), org, prj, pk, body)
+        return await services.add_members(tenants, principal_of(request), project.org, project.prj, pk, payload)
 
 
 class SubscriptionController(Controller):
@@ -92,32 +111,39 @@ class SubscriptionController(Controller):
     tags = ["distribution lists"]
     security = API_KEY_REQUIRED
 
-    @post("/", operation_id="subscribe", guards=APPLICATION_USERS)
+    @post(
+        "/",
+        operation_id="subscribe",
+        guards=APPLICATION_USERS,
+        status_code=200,
+        dependencies=decoded(SubscribeRequest, after="application_notification"),
+        responses={201: ResponseSpec(SubscriptionOut, description="Created: the assignment was not subscribed")},
+    )
     async def subscribe(
-        self,
-        request: Request[Any, Any, Any],
-        org: FromPath[str],
-        prj: FromPath[str],
-        app: FromPath[str],
-        pk: FromPath[int],
-        tenants: Tenants,
+        self, application: ApplicationAt, pk: FromPath[int], payload: Decoded[SubscribeRequest], tenants: Tenants
     ) -> Response[SubscriptionOut]:
         """Subscribe an assignment to the notification (201 new, 200 updated)."""
-        body = await read_body(request)
-        out, created = await subscriptions.subscribe(tenants, org, prj, app, pk, body)
-        return Response(out, status_code=201 if created else 200)
+        at = application
+        out, was_created = await subscriptions.subscribe(tenants, at.org, at.prj, at.app, pk, payload)
+        return Response(out, status_code=201 if was_created else 200)
 
-    @delete("/", operation_id="unsubscribe", guards=APPLICATION_USERS, status_code=200)
+    @delete(
+        "/",
+        operation_id="unsubscribe",
+        guards=APPLICATION_USERS,
+        status_code=200,
+        dependencies=decoded(
+            UnsubscribeRequest, after="application_notification", decode=_optional_unsubscribe, required=False
+        ),
+    )
     async def unsubscribe(
         self,
-        request: Request[Any, Any, Any],
-        org: FromPath[str],
-        prj: FromPath[str],
-        app: FromPath[str],
+        application: ApplicationAt,
         pk: FromPath[int],
+        payload: Decoded[UnsubscribeRequest | None],
         tenants: Tenants,
         assignment: Annotated[str | None, QueryParameter(name="assignment", description="assignment id")] = None,
     ) -> Unsubscribed:
         """Remove an assignment's subscription (`{"assignment": id}` in the body or `?assignment=`)."""
-        body = await read_body(request)
-        return await subscriptions.unsubscribe(tenants, org, prj, app, pk, body, assignment)
+        at = application
+        return await subscriptions.unsubscribe(tenants, at.org, at.prj, at.app, pk, payload, assignment)

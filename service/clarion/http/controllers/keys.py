@@ -11,11 +11,13 @@ from litestar.params import FromPath
 
 from clarion.auth import keys
 from clarion.auth.grants import Grant
-from clarion.auth.keys import KeyCreatedOut, KeyOut
+from clarion.auth.keys import KeyCreatedOut, KeyIn, KeyOut
 from clarion.http.authentication import API_KEY_REQUIRED
-from clarion.http.body import read_body
+from clarion.http.body import Decoded
 from clarion.http.guards import principal_of, requires
 from clarion.http.pagination import LINK_HEADER, PAGINATION, RequestedPage, list_response
+from clarion.http.paths import OrganizationAt
+from clarion.http.responses import created_below, creates
 
 ADMIN = [requires(Grant.ADMIN, parents="write")]
 
@@ -28,17 +30,25 @@ class ApiKeyController(Controller):
 
     @get("/", operation_id="listApiKeys", guards=ADMIN, response_headers=LINK_HEADER)
     async def list_keys(
-        self, request: Request[Any, Any, Any], org: FromPath[str], page: RequestedPage
+        self, request: Request[Any, Any, Any], organization: OrganizationAt, page: RequestedPage
     ) -> Response[list[KeyOut]]:
         """The keys within the calling key's scope, by id (never their tokens)."""
         return list_response(await keys.list_keys(principal_of(request), page), request)
 
-    @post("/", operation_id="createApiKey", guards=ADMIN, status_code=201)
-    async def create_key(self, request: Request[Any, Any, Any], org: FromPath[str]) -> KeyCreatedOut:
+    @post(
+        "/",
+        operation_id="createApiKey",
+        guards=ADMIN,
+        **creates(KeyIn, after="organization", empty_is_default=True),
+    )
+    async def create_key(
+        self, request: Request[Any, Any, Any], organization: OrganizationAt, payload: Decoded[KeyIn]
+    ) -> Response[KeyCreatedOut]:
         """Mint a key within the calling key's scope and grants; its token is shown only here."""
-        return await keys.create_key(principal_of(request), await read_body(request))
+        key = await keys.create_key(principal_of(request), payload)
+        return created_below(key, request, key.id)
 
     @delete("/{key_id:int}/", operation_id="revokeApiKey", guards=ADMIN)
-    async def revoke_key(self, request: Request[Any, Any, Any], org: FromPath[str], key_id: FromPath[int]) -> None:
+    async def revoke_key(self, request: Request[Any, Any, Any], organization: OrganizationAt, key_id: FromPath[int]) -> None:
         """Revoke a key (`active = false`); it stops working within a second."""
         await keys.revoke_key(principal_of(request), key_id)

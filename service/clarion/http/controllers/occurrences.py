@@ -7,12 +7,14 @@ from litestar.params import FromPath, QueryParameter
 
 from clarion.auth.grants import Grant
 from clarion.http.authentication import API_KEY_REQUIRED
-from clarion.http.body import read_body
+from clarion.http.body import Decoded, decoded
+from clarion.http.controllers.events import CidQuery
 from clarion.http.dependencies import Events, RuntimeDependency, Tenants
 from clarion.http.guards import requires
 from clarion.http.pagination import PAGINATION, RequestedPage, list_response
+from clarion.http.paths import ApplicationAt, EventAt
 from clarion.occurrences import services
-from clarion.occurrences.schemas import OccurrenceDetail, OccurrenceOut, PreviewOut
+from clarion.occurrences.schemas import OccurrenceDetail, OccurrenceOut, PreviewOut, TriggerRequest
 from clarion.occurrences.trigger import decode_trigger_request
 
 
@@ -24,19 +26,17 @@ class OccurrenceController(Controller):
 
     @get("/occurrences/{occurrence_id:str}/", operation_id="readOccurrence", guards=[requires(Grant.OCCURRENCE_READ)])
     async def read_occurrence(
-        self, org: FromPath[str], prj: FromPath[str], app: FromPath[str], occurrence_id: FromPath[str], tenants: Tenants
+        self, application: ApplicationAt, occurrence_id: FromPath[str], tenants: Tenants
     ) -> OccurrenceDetail:
         """One occurrence of the application with every delivery it expanded into."""
-        return await services.read_occurrence(tenants, org, prj, app, occurrence_id)
+        at = application
+        return await services.read_occurrence(tenants, at.org, at.prj, at.app, occurrence_id)
 
     @get("/e/{evt:str}/occurrences/", operation_id="listOccurrences", guards=[requires(Grant.OCCURRENCE_READ)])
     async def list_occurrences(
         self,
         request: Request[Any, Any, Any],
-        org: FromPath[str],
-        prj: FromPath[str],
-        app: FromPath[str],
-        evt: FromPath[str],
+        event: EventAt,
         page: RequestedPage,
         events: Events,
         status: Annotated[
@@ -44,7 +44,9 @@ class OccurrenceController(Controller):
         ] = None,
     ) -> Response[list[OccurrenceOut]]:
         """The event's occurrences, newest first."""
-        occurrences = await services.list_occurrences(events, org, prj, app, evt, page, status)
+        occurrences = await services.list_occurrences(
+            events, event.org, event.prj, event.app, event.evt, page, status
+        )
         return list_response(occurrences, request)
 
     @post(
@@ -52,21 +54,16 @@ class OccurrenceController(Controller):
         operation_id="previewTrigger",
         guards=[requires(Grant.EVENT_TRIGGER, Grant.OCCURRENCE_READ)],
         status_code=200,
+        dependencies=decoded(TriggerRequest, after="event", decode=decode_trigger_request, required=False),
     )
     async def preview(
         self,
-        request: Request[Any, Any, Any],
-        org: FromPath[str],
-        prj: FromPath[str],
-        app: FromPath[str],
-        evt: FromPath[str],
+        event: EventAt,
+        payload: Decoded[TriggerRequest],
         runtime: RuntimeDependency,
         events: Events,
-        cid: Annotated[str | None, QueryParameter(name="cid", description="correlation id, ≤ 255 chars")] = None,
+        cid: CidQuery = None,
     ) -> PreviewOut:
         """What triggering the event with this body would send (the same body as trigger); stores and sends nothing."""
-        event = await events.event(org, prj, app, evt)
-        body = await read_body(request)
-        return await services.preview_trigger(
-            event, decode_trigger_request(body), cid, channels=runtime.channels, renderer=runtime.renderer
-        )
+        found = await events.event(event.org, event.prj, event.app, event.evt)
+        return await services.preview_trigger(found, payload, cid, channels=runtime.channels, renderer=runtime.renderer)

@@ -7,13 +7,27 @@ from litestar.params import FromPath, QueryParameter
 
 from clarion.auth.grants import Grant
 from clarion.http.authentication import API_KEY_REQUIRED
-from clarion.http.body import read_body
+from clarion.http.body import Decoded, decoded
 from clarion.http.dependencies import RuntimeDependency, Tenants
 from clarion.http.guards import principal_of, requires
 from clarion.http.pagination import LINK_HEADER, PAGINATION, RequestedPage, list_response
+from clarion.http.paths import ApplicationAt, OrganizationAt
+from clarion.http.responses import created_below, creates
 from clarion.membership import assignments, registration
 from clarion.users import services
-from clarion.users.schemas import AddressOut, AssignmentOut, RegisterResponse, UnregisterResponse, UserOut
+from clarion.users.schemas import (
+    AddressCreate,
+    AddressOut,
+    AssignmentCreate,
+    AssignmentOut,
+    RegisterRequest,
+    RegisterResponse,
+    UnregisterResponse,
+    UserCreate,
+    UserOut,
+    UserReplace,
+    UserUpdate,
+)
 
 READ = [requires(Grant.USER_READ)]
 # Users belong to the organization: narrowed keys with `user:write` change them too.
@@ -22,7 +36,7 @@ APPLICATION_USERS = [requires(Grant.APPLICATION_USERS)]
 
 ModeQuery = Annotated[
     str | None,
-    QueryParameter(name="_mode", description="custom_fields mode when the body has no `_mode`"),
+    QueryParameter(name="_mode", description="custom_fields mode when the payload has no `_mode`"),
 ]
 
 
@@ -34,65 +48,87 @@ class UserController(Controller):
 
     @get("/", operation_id="listUsers", guards=READ, response_headers=LINK_HEADER)
     async def list_users(
-        self, request: Request[Any, Any, Any], org: FromPath[str], page: RequestedPage, tenants: Tenants
+        self, request: Request[Any, Any, Any], organization: OrganizationAt, page: RequestedPage, tenants: Tenants
     ) -> Response[list[UserOut]]:
         """The organization's users, by username."""
-        return list_response(await services.list_users(tenants, org, page), request)
+        return list_response(await services.list_users(tenants, organization.org, page), request)
 
-    @post("/", operation_id="createUser", guards=WRITE, status_code=201)
-    async def create_user(self, request: Request[Any, Any, Any], org: FromPath[str], tenants: Tenants) -> UserOut:
+    @post(
+        "/",
+        operation_id="createUser",
+        guards=WRITE,
+        **creates(UserCreate, after="organization"),
+    )
+    async def create_user(
+        self, request: Request[Any, Any, Any], organization: OrganizationAt, payload: Decoded[UserCreate], tenants: Tenants
+    ) -> Response[UserOut]:
         """Create a user (409 if the username exists)."""
-        return await services.create_user(tenants, org, await read_body(request))
+        user = await services.create_user(tenants, organization.org, payload)
+        return created_below(user, request, user.username)
 
     @get("/{username:str}/", operation_id="readUser", guards=READ)
-    async def read_user(self, org: FromPath[str], username: FromPath[str], tenants: Tenants) -> UserOut:
+    async def read_user(self, organization: OrganizationAt, username: FromPath[str], tenants: Tenants) -> UserOut:
         """One user."""
-        return await services.read_user(tenants, org, username)
+        return await services.read_user(tenants, organization.org, username)
 
-    @put("/{username:str}/", operation_id="replaceUser", guards=WRITE)
+    @put(
+        "/{username:str}/",
+        operation_id="replaceUser",
+        guards=WRITE,
+        dependencies=decoded(UserReplace, after="user"),
+    )
     async def replace_user(
         self,
-        request: Request[Any, Any, Any],
-        org: FromPath[str],
+        organization: OrganizationAt,
         username: FromPath[str],
+        payload: Decoded[UserReplace],
         tenants: Tenants,
         mode: ModeQuery = None,
     ) -> UserOut:
         """Replace the user's fields (absent ones reset to their defaults)."""
-        body = await read_body(request)
-        return await services.change_user(tenants, org, username, body, replace=True, query_mode=mode)
+        return await services.change_user(tenants, organization.org, username, payload, query_mode=mode)
 
-    @patch("/{username:str}/", operation_id="updateUser", guards=WRITE)
+    @patch(
+        "/{username:str}/",
+        operation_id="updateUser",
+        guards=WRITE,
+        dependencies=decoded(UserUpdate, after="user"),
+    )
     async def update_user(
         self,
-        request: Request[Any, Any, Any],
-        org: FromPath[str],
+        organization: OrganizationAt,
         username: FromPath[str],
+        payload: Decoded[UserUpdate],
         tenants: Tenants,
         mode: ModeQuery = None,
     ) -> UserOut:
         """Change the fields given."""
-        body = await read_body(request)
-        return await services.change_user(tenants, org, username, body, replace=False, query_mode=mode)
+        return await services.change_user(tenants, organization.org, username, payload, query_mode=mode)
 
     @get("/{username:str}/address/", operation_id="listAddresses", guards=READ, response_headers=LINK_HEADER)
     async def list_addresses(
         self,
         request: Request[Any, Any, Any],
-        org: FromPath[str],
+        organization: OrganizationAt,
         username: FromPath[str],
         page: RequestedPage,
         tenants: Tenants,
     ) -> Response[list[AddressOut]]:
         """The user's addresses, by name."""
-        return list_response(await services.list_addresses(tenants, org, username, page), request)
+        return list_response(await services.list_addresses(tenants, organization.org, username, page), request)
 
-    @post("/{username:str}/address/", operation_id="createAddress", guards=WRITE, status_code=201)
+    @post(
+        "/{username:str}/address/",
+        operation_id="createAddress",
+        guards=WRITE,
+        status_code=201,
+        dependencies=decoded(AddressCreate, after="user"),
+    )
     async def create_address(
-        self, request: Request[Any, Any, Any], org: FromPath[str], username: FromPath[str], tenants: Tenants
+        self, organization: OrganizationAt, username: FromPath[str], payload: Decoded[AddressCreate], tenants: Tenants
     ) -> AddressOut:
         """Add an address; its kind is derived from the value (409 if the name is taken)."""
-        return await services.create_address(tenants, org, username, await read_body(request))
+        return await services.create_address(tenants, organization.org, username, payload)
 
     @get(
         "/{username:str}/assignments/", operation_id="listAssignments", guards=WRITE, response_headers=LINK_HEADER
@@ -100,37 +136,45 @@ class UserController(Controller):
     async def list_assignments(
         self,
         request: Request[Any, Any, Any],
-        org: FromPath[str],
+        organization: OrganizationAt,
         username: FromPath[str],
         page: RequestedPage,
         tenants: Tenants,
     ) -> Response[list[AssignmentOut]]:
         """The user's assignments (address on a channel)."""
-        return list_response(await assignments.list_assignments(tenants, org, username, page), request)
+        page_of = await assignments.list_assignments(tenants, organization.org, username, page)
+        return list_response(page_of, request)
 
-    @post("/{username:str}/assignments/", operation_id="createAssignment", guards=WRITE, status_code=201)
+    @post(
+        "/{username:str}/assignments/",
+        operation_id="createAssignment",
+        guards=WRITE,
+        **creates(AssignmentCreate, after="user"),
+    )
     async def create_assignment(
         self,
         request: Request[Any, Any, Any],
-        org: FromPath[str],
+        organization: OrganizationAt,
         username: FromPath[str],
+        payload: Decoded[AssignmentCreate],
         tenants: Tenants,
         runtime: RuntimeDependency,
-    ) -> AssignmentOut:
+    ) -> Response[AssignmentOut]:
         """Assign one of the user's addresses to a configured channel that accepts its kind."""
-        return await assignments.create_assignment(runtime.channels, tenants, org, username, await read_body(request))
+        assignment = await assignments.create_assignment(runtime.channels, tenants, organization.org, username, payload)
+        return created_below(assignment, request, assignment.id)
 
     @delete("/{username:str}/assignments/{pk:int}/", operation_id="deleteAssignment", guards=WRITE)
     async def delete_assignment(
         self,
         request: Request[Any, Any, Any],
-        org: FromPath[str],
+        organization: OrganizationAt,
         username: FromPath[str],
         pk: FromPath[int],
         tenants: Tenants,
     ) -> None:
         """Delete an assignment (with its list memberships and subscriptions; a narrowed key: only inside its scope)."""
-        await assignments.delete_assignment(tenants, principal_of(request), org, username, pk)
+        await assignments.delete_assignment(tenants, principal_of(request), organization.org, username, pk)
 
 
 class RegistrationController(Controller):
@@ -138,23 +182,22 @@ class RegistrationController(Controller):
     tags = ["users"]
     security = API_KEY_REQUIRED
 
-    @post("/register/", operation_id="registerUser", guards=APPLICATION_USERS, status_code=200)
+    @post(
+        "/register/",
+        operation_id="registerUser",
+        guards=APPLICATION_USERS,
+        status_code=200,
+        dependencies=decoded(RegisterRequest, after="application"),
+    )
     async def register(
-        self,
-        request: Request[Any, Any, Any],
-        org: FromPath[str],
-        prj: FromPath[str],
-        app: FromPath[str],
-        tenants: Tenants,
-        runtime: RuntimeDependency,
+        self, application: ApplicationAt, payload: Decoded[RegisterRequest], tenants: Tenants, runtime: RuntimeDependency
     ) -> RegisterResponse:
         """Register a user with the application (idempotent)."""
-        body = await read_body(request)
-        return await registration.register(runtime.channels, tenants, org, prj, app, body)
+        at = application
+        return await registration.register(runtime.channels, tenants, at.org, at.prj, at.app, payload)
 
     @post("/unregister/{username:str}/", operation_id="unregisterUser", guards=APPLICATION_USERS, status_code=200)
-    async def unregister(
-        self, org: FromPath[str], prj: FromPath[str], app: FromPath[str], username: FromPath[str], tenants: Tenants
-    ) -> UnregisterResponse:
+    async def unregister(self, application: ApplicationAt, username: FromPath[str], tenants: Tenants) -> UnregisterResponse:
         """Remove the user's membership, pinned-list memberships and subscriptions in the application."""
-        return await registration.unregister(tenants, org, prj, app, username)
+        at = application
+        return await registration.unregister(tenants, at.org, at.prj, at.app, username)
