@@ -137,6 +137,7 @@ EVENT = [*ORG, "projects", 0, "applications", 0, "events", 0]
         (_break([*EVENT, "slug"], "Not A Slug"), "organizations[0].projects[0].applications[0].events[0].slug"),
         (_break([*EVENT, "colour"], "red"), "organizations[0].projects[0].applications[0].events[0].colour: unknown key"),
         (_break([*ORG, "api_keys", 0, "application"], "other"), "organizations[0].api_keys[0].application: unknown application 'other'"),
+        (_break([*ORG, "users", 0, "email"], "alice"), "organizations[0].users[0].email: not an e-mail address (expected local@domain): 'alice'"),
     ],
 )
 async def test_a_bad_catalog_changes_nothing_and_names_the_entry(

@@ -60,6 +60,8 @@ async def test_an_email_in_the_path_finds_the_user_with_it(members: MembersApi) 
         ({"username": "x", "custom_fields": []}, "custom_fields"),
         ({"username": "x", "locked": "yes"}, "locked"),
         ({"username": "x", "email": "e" * 300}, "email"),
+        ({"username": "x", "email": "not-a-mailbox"}, "email"),
+        ({"email": "two@at@example.com"}, "email"),
     ],
 )
 async def test_create_user_bad_body_names_the_field(members: MembersApi, body: dict, field: str) -> None:
@@ -141,6 +143,18 @@ async def test_patch_unknown_field_and_username_change_refused(members: MembersA
     response = await members.patch(f"{U}/alice/", json={"username": "alicia"})
     assert response.status_code == 400
     assert response.json()["detail"] == "username: unknown field"
+
+
+@pytest.mark.parametrize("method", ["PUT", "PATCH"])
+async def test_an_email_that_is_not_a_mailbox_changes_nothing(members: MembersApi, method: str) -> None:
+    before = (await members.get(f"{U}/alice/")).json()
+    response = await members.request(method, f"{U}/alice/", json={"email": "alice(at)example.com", "first_name": "A"})
+    assert response.status_code == 400
+    assert response.json() == {"detail": "email: not an e-mail address (expected local@domain): 'alice(at)example.com'"}
+    assert (await members.get(f"{U}/alice/")).json() == before
+    # "" means no e-mail
+    cleared = await members.request(method, f"{U}/alice/", json={"email": ""})
+    assert cleared.status_code == 200 and (await members.get(f"{U}/alice/")).json()["email"] == ""
 
 
 async def test_put_replaces_fields(members: MembersApi) -> None:
