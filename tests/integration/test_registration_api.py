@@ -6,6 +6,7 @@ from clarion.notifications.tables import Subscription
 from clarion.users.tables import ApplicationMembership
 from events_api_support import api_settings  # noqa: F401
 from membership_support import MembersApi, members  # noqa: F401
+from clarion_test_support import stored_rows
 
 SHOP = "/api/o/acme/p/web/a/shop"
 REGISTER = f"{SHOP}/register/"
@@ -149,12 +150,18 @@ async def test_unregister_unknown_user_or_app_is_404(members: MembersApi) -> Non
 
 
 async def test_registration_grants_and_scope(members: MembersApi) -> None:
+    before = await stored_rows()
     for path in (REGISTER, f"{SHOP}/unregister/alice/"):
-        response = await members.post(path, key="lacks-application:users", json={"username": "alice"})
-        assert response.status_code == 403 and "application:users" in response.json()["detail"]
+        for key in ("lacks-application:users", "readonly-members"):
+            response = await members.post(path, key=key, json={"username": "alice"})
+            assert (response.status_code, response.json()) == (403, {"detail": "key lacks the grant application:users"})
         assert (await members.client.post(path, json={"username": "alice"})).status_code == 401
-        assert (await members.post(path, key="readonly-members", json={"username": "alice"})).status_code == 403
     blog = "/api/o/acme/p/web/a/blog/register/"
-    assert (await members.post(blog, key="shop-members", json={"username": "alice"})).status_code == 403
-    assert (await members.post(blog, key="web-members", json={"username": "alice"})).status_code == 200
-    assert (await members.post("/api/o/globex/p/hq/a/portal/register/", json={"username": "a"})).status_code == 403
+    response = await members.post(blog, key="shop-members", json={"username": "alice"})
+    assert (response.status_code, response.json()) == (403, {"detail": "key is not valid for application 'blog'"})
+    response = await members.post("/api/o/globex/p/hq/a/portal/register/", json={"username": "a"})
+    assert (response.status_code, response.json()) == (403, {"detail": "key is not valid for organization 'globex'"})
+    assert await stored_rows() == before  # nothing refused was written
+    registered = await members.post(blog, key="web-members", json={"username": "alice"})
+    assert registered.status_code == 200
+    assert await ApplicationMembership.count() == 1 and registered.json()["membership"]["application"] == "blog"
