@@ -145,21 +145,21 @@ async def test_list_grants_and_scope(members: MembersApi) -> None:
     ops = await members.list_id("ops")
     for path in (f"{D}/", f"{D}/{ops}/", f"{D}/{ops}/m/"):
         response = await members.get(path, key="lacks-distributionlist:read")
-        assert (response.status_code, response.json()) == (403, {"detail": "key lacks the grant distributionlist:read"})
+        assert (response.status_code, response.json()["detail"]) == (403, "key lacks the grant distributionlist:read")
         assert (await members.client.get(path)).status_code == 401
     before = await stored_rows()
     for path, body in ((f"{D}/", {"name": "n"}), (f"{D}/{ops}/add/", ["bob@example.com"])):
         response = await members.post(path, key="lacks-distributionlist:write", json=body)
-        assert response.json() == {"detail": "key lacks the grant distributionlist:write"}
+        assert response.json()["detail"] == "key lacks the grant distributionlist:write"
         response = await members.post(path, key="readonly-members", json=body)
-        assert response.json() == {"detail": "key lacks the grant distributionlist:write"}
+        assert response.json()["detail"] == "key lacks the grant distributionlist:write"
     assert await stored_rows() == before  # nothing refused was written
     response = await members.get("/api/o/acme/p/mobile/d/", key="web-members")
-    assert response.json() == {"detail": "key is not valid for project 'mobile'"}
+    assert response.json()["detail"] == "key is not valid for project 'mobile'"
     response = await members.get("/api/o/acme/p/nowhere/d/", key="shop-members")
-    assert response.json() == {"detail": "key is not valid for project 'nowhere'"}
+    assert response.json()["detail"] == "key is not valid for project 'nowhere'"
     response = await members.get("/api/o/globex/p/hq/d/")
-    assert response.json() == {"detail": "key is not valid for organization 'globex'"}
+    assert response.json()["detail"] == "key is not valid for organization 'globex'"
 
 
 # subscriptions ------------------------------------------------------------------------------------

@@ -110,7 +110,7 @@ async def test_register_errors_name_the_field(members: MembersApi, body: dict, s
 async def test_register_refuses_an_email_that_is_not_a_mailbox(members: MembersApi, email: str) -> None:
     response = await members.post(REGISTER, json={**CAROL, "email": email})
     assert response.status_code == 400
-    assert response.json() == {"detail": f"email: not an e-mail address (expected local@domain): {email!r}"}
+    assert response.json()["detail"] == f"email: not an e-mail address (expected local@domain): {email!r}"
     assert (await members.get("/api/o/acme/u/carol/")).status_code == 404
     assert await ApplicationMembership.count() == 0
 
@@ -154,13 +154,13 @@ async def test_registration_grants_and_scope(members: MembersApi) -> None:
     for path in (REGISTER, f"{SHOP}/unregister/alice/"):
         for key in ("lacks-application:users", "readonly-members"):
             response = await members.post(path, key=key, json={"username": "alice"})
-            assert (response.status_code, response.json()) == (403, {"detail": "key lacks the grant application:users"})
+            assert (response.status_code, response.json()["detail"]) == (403, "key lacks the grant application:users")
         assert (await members.client.post(path, json={"username": "alice"})).status_code == 401
     blog = "/api/o/acme/p/web/a/blog/register/"
     response = await members.post(blog, key="shop-members", json={"username": "alice"})
-    assert (response.status_code, response.json()) == (403, {"detail": "key is not valid for application 'blog'"})
+    assert (response.status_code, response.json()["detail"]) == (403, "key is not valid for application 'blog'")
     response = await members.post("/api/o/globex/p/hq/a/portal/register/", json={"username": "a"})
-    assert (response.status_code, response.json()) == (403, {"detail": "key is not valid for organization 'globex'"})
+    assert (response.status_code, response.json()["detail"]) == (403, "key is not valid for organization 'globex'")
     assert await stored_rows() == before  # nothing refused was written
     registered = await members.post(blog, key="web-members", json={"username": "alice"})
     assert registered.status_code == 200

@@ -151,7 +151,7 @@ async def test_an_email_that_is_not_a_mailbox_changes_nothing(members: MembersAp
     before = (await members.get(f"{U}/alice/")).json()
     response = await members.request(method, f"{U}/alice/", json={"email": "alice(at)example.com", "first_name": "A"})
     assert response.status_code == 400
-    assert response.json() == {"detail": "email: not an e-mail address (expected local@domain): 'alice(at)example.com'"}
+    assert response.json()["detail"] == "email: not an e-mail address (expected local@domain): 'alice(at)example.com'"
     assert (await members.get(f"{U}/alice/")).json() == before
     # "" means no e-mail
     cleared = await members.request(method, f"{U}/alice/", json={"email": ""})
@@ -299,27 +299,27 @@ WRITES = [("POST", f"{U}/", {"username": "zed"}), ("PATCH", f"{U}/alice/", {"fir
 
 async def test_no_or_bad_key_is_401(members: MembersApi) -> None:
     response = await members.client.get(f"{U}/")
-    assert response.json() == {"detail": "missing Authorization header: send 'Authorization: Key <token>'"}
+    assert response.json()["detail"] == "missing Authorization header: send 'Authorization: Key <token>'"
     for key, detail in (("expired", "API key has expired"), ("inactive", "API key is inactive")):
         response = await members.get(f"{U}/", key=key)
-        assert (response.status_code, response.json()) == (401, {"detail": detail})
+        assert (response.status_code, response.json()["detail"]) == (401, detail)
     response = await members.client.get(f"{U}/", headers={"Authorization": "Key nope"})
-    assert (response.status_code, response.json()) == (401, {"detail": "invalid API key"})
+    assert (response.status_code, response.json()["detail"]) == (401, "invalid API key")
 
 
 async def test_grants(members: MembersApi) -> None:
     for path in READS:
         response = await members.get(path, key="lacks-user:read")
-        assert (response.status_code, response.json()) == (403, {"detail": "key lacks the grant user:read"})
+        assert (response.status_code, response.json()["detail"]) == (403, "key lacks the grant user:read")
         assert (await members.get(path, key="lacks-user:write")).status_code == 200
     before = await stored_rows()
     for method, path, body in WRITES:
         for key in ("lacks-user:write", "readonly-members"):
             response = await members.request(method, path, key, json=body)
-            assert (response.status_code, response.json()) == (403, {"detail": "key lacks the grant user:write"})
+            assert (response.status_code, response.json()["detail"]) == (403, "key lacks the grant user:write")
     assert await stored_rows() == before  # no refused write changed anything
     response = await members.get(f"{U}/alice/assignments/", key="readonly-members")
-    assert (response.status_code, response.json()) == (403, {"detail": "key lacks the grant user:write"})
+    assert (response.status_code, response.json()["detail"]) == (403, "key lacks the grant user:write")
 
 
 async def test_narrowed_keys_reach_the_organizations_users(members: MembersApi) -> None:
@@ -345,10 +345,10 @@ async def test_other_organization_is_403_even_for_unknown_users(members: Members
         ("/api/o/globex/u/", "globex"), ("/api/o/globex/u/alice/", "globex"), ("/api/o/nowhere/u/ghost/", "nowhere")
     ):
         response = await members.get(path)
-        assert response.json() == {"detail": f"key is not valid for organization {organization!r}"}
+        assert response.json()["detail"] == f"key is not valid for organization {organization!r}"
     before = await stored_rows()
     response = await members.post("/api/o/globex/u/", json={"username": "x"})
-    assert (response.status_code, response.json()) == (403, {"detail": "key is not valid for organization 'globex'"})
+    assert (response.status_code, response.json()["detail"]) == (403, "key is not valid for organization 'globex'")
     assert await stored_rows() == before
 
 
