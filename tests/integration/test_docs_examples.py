@@ -256,3 +256,18 @@ def test_every_api_route_is_in_a_docs_table() -> None:
         )
     ]
     assert not missing, f"routes no table of docs/api.md or docs/delivery.md lists: {missing}"
+
+
+@pytest.mark.no_db
+def test_the_sqlite_write_figures_of_docs_storage_are_the_latest_bench_table() -> None:
+    """docs/storage.md quotes the SQLite write row of docs/performance.md's table; README quotes none."""
+    quoted = re.search(r"in the same run: ([\d.]+)× the inserts per\s+second, p99 (\d+) ms against ([\d.]+) s",
+                       (REPO / "docs" / "storage.md").read_text())
+    assert quoted, "docs/storage.md no longer quotes the bench's SQLite write figures"
+    ratio, p99_ms, stock_p99_s = quoted.groups()
+    [row] = [line for line in (REPO / "docs" / "performance.md").read_text().splitlines()
+             if line.startswith("| SQLite writes, 48 concurrent writers")]
+    clarion, stock, measured_ratio = (cell.strip() for cell in row.strip("|").split("|")[1:4])
+    assert measured_ratio == f"{ratio}×" and f"p99 {p99_ms} ms" in clarion
+    assert round(int(re.search(r"p99 (\d+) ms", stock).group(1)) / 1000, 1) == float(stock_p99_s)  # type: ignore[union-attr]
+    assert "inserts" not in README.read_text()
