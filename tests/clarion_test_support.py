@@ -5,6 +5,7 @@ import socket
 import sys
 from http import HTTPStatus
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 ENGINE = os.environ.get("CLARION_TEST_DATABASE", "sqlite")
@@ -47,3 +48,21 @@ enabled = true
 [channels.webhook.options]
 allow_private_targets = true
 """
+
+
+# Columns a request may touch without changing anything it was asked to: the time a key was last used.
+VOLATILE_COLUMNS = frozenset({"last_used_at"})
+
+
+async def stored_rows() -> dict[str, list[dict[str, Any]]]:
+    """Every row of every table (without `VOLATILE_COLUMNS`), by table, in key order: compare a
+    snapshot taken before a refused write with one taken after to prove it changed nothing."""
+    from clarion.tables import ALL_TABLES
+
+    snapshot = {}
+    for table in ALL_TABLES:
+        rows = await table.select().order_by(table._meta.primary_key)
+        snapshot[table._meta.tablename] = [
+            {column: value for column, value in row.items() if column not in VOLATILE_COLUMNS} for row in rows
+        ]
+    return snapshot

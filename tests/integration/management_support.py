@@ -9,10 +9,15 @@ same organizations, projects, applications, events and keys, plus
   shop), `blog-list` (pinned to blog); in project mobile: `mobile-list`.
 
 `send(mapi, method, path, key, json=...)` sends any method as key `key`.
+
+The grant-and-scope matrices check every answer in full: `refused(...)` for an
+error (the exact `detail`, and nothing stored changed), `Listed` / `ReadBack` /
+`Gone` for a success (what was written is read back over the API).
 """
 
 import copy
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -23,6 +28,7 @@ from clarion.http.app import create_app
 from clarion.auth.grants import ALL_GRANTS
 from clarion.distribution.tables import DistributionList
 from clarion.settings import Settings
+from clarion_test_support import stored_rows
 from events_api_support import API_CONFIG, CATALOG, EVERYDAY, Api, app_running, seed
 
 ADMIN_EVERYDAY = [*EVERYDAY, "admin"]
@@ -77,3 +83,60 @@ async def send(
 async def list_ids() -> dict[str, int]:
     """The seeded distribution lists' ids by name."""
     return {row["name"]: row["id"] for row in await DistributionList.select(DistributionList.id, DistributionList.name)}
+
+
+@dataclass(frozen=True)
+class Listed:
+    """A write read back: the answer is the one item of the list at `path` with its key field."""
+
+    path: str
+    key: str = "slug"
+    unlisted: tuple[str, ...] = ()  # fields of the answer a list never shows (a key's token)
+
+    async def check(self, api: Api, answer: Any) -> None:
+        items = (await send(api, "GET", self.path)).json()
+        shown = {field: value for field, value in answer.items() if field not in self.unlisted}
+        assert [item for item in items if item[self.key] == answer[self.key]] == [shown], items
+
+
+@dataclass(frozen=True)
+class ReadBack:
+    """A write read back: `GET path` (`{id}` filled from the answer) answers the answer (plus `extra`)."""
+
+    path: str
+    extra: tuple[tuple[str, Any], ...] = ()
+
+    async def check(self, api: Api, answer: Any) -> None:
+        read = await send(api, "GET", self.path.format(id=answer.get("id")))
+        assert read.status_code == 200, read.text
+        assert read.json() == {**answer, **dict(self.extra)}
+
+
+@dataclass(frozen=True)
+class Gone:
+    """A delete read back: `GET path` is now 404 with `detail`."""
+
+    path: str
+    detail: str
+
+    async def check(self, api: Api, answer: Any) -> None:
+        read = await send(api, "GET", self.path)
+        assert (read.status_code, read.json()["detail"]) == (404, self.detail)
+
+
+async def check_matrix_row(
+    api: Api, key: str | None, method: str, path: str, body: Any, status: int, expected: Any
+) -> None:
+    """Send the row's request and check its answer in full: an error's exact `detail` and that nothing
+    stored changed; a success's body (every field sent is in the answer) and the stored result, read back."""
+    before = await stored_rows()
+    response = await send(api, method, path, key, json=body)
+    assert response.status_code == status, response.text
+    if isinstance(expected, str):
+        assert response.json()["detail"] == expected
+        assert await stored_rows() == before, "a refused request changed what is stored"
+        return
+    answer = response.json() if response.content else None
+    if isinstance(body, dict) and isinstance(answer, dict):
+        assert {field: answer.get(field) for field in body} == body, answer
+    await expected.check(api, answer)

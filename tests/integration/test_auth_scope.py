@@ -11,6 +11,7 @@ from clarion.http.guards import check_scope
 from clarion.auth.services import ApiPrincipal
 from clarion.auth.tables import ApiKey
 from clarion.errors import PermissionDenied
+from clarion.occurrences.tables import Occurrence
 from clarion.settings import Settings
 from clarion_test_support import problem
 
@@ -28,27 +29,39 @@ GHOST_PROJECT = ("GET", "/api/o/acme/p/ghost/a/shop/e/")
 GHOST_APP = ("GET", "/api/o/acme/p/web/a/ghost/e/")
 GHOST_ORG = ("GET", "/api/o/ghost/p/web/a/shop/e/")
 
-# key → (method, path) → status. Out of scope is 403 whether or not the slugs exist.
+
+def out(level: str, slug: str) -> tuple[int, str]:
+    """A 403 for a path outside the key's scope, naming the first level it does not cover."""
+    return 403, f"key is not valid for {level} {slug!r}"
+
+
+OK, CREATED = (200, ""), (201, "")
+UNKNOWN_PROJECT, UNKNOWN_APP = (404, "unknown project 'ghost'"), (404, "unknown application 'ghost'")
+
+# key → (method, path) → (status, detail). Out of scope is 403 whether or not the slugs exist.
 SCOPE_MATRIX = {
     "org-everyday": {
-        LIST_SHOP: 200, TRIGGER_SHOP: 201, LIST_BLOG: 200, TRIGGER_IOS: 201, READ_ORG: 200,
-        LIST_PROJECTS: 200, READ_WEB: 200, READ_MOBILE: 200, LIST_WEB_APPS: 200, LIST_MOBILE_APPS: 200,
-        GHOST_PROJECT: 404, GHOST_APP: 404, GHOST_ORG: 403,
+        LIST_SHOP: OK, TRIGGER_SHOP: CREATED, LIST_BLOG: OK, TRIGGER_IOS: CREATED, READ_ORG: OK,
+        LIST_PROJECTS: OK, READ_WEB: OK, READ_MOBILE: OK, LIST_WEB_APPS: OK, LIST_MOBILE_APPS: OK,
+        GHOST_PROJECT: UNKNOWN_PROJECT, GHOST_APP: UNKNOWN_APP, GHOST_ORG: out("organization", "ghost"),
     },
     "web-project": {
-        LIST_SHOP: 200, TRIGGER_SHOP: 201, LIST_BLOG: 200, TRIGGER_IOS: 403, READ_ORG: 200,
-        LIST_PROJECTS: 200, READ_WEB: 200, READ_MOBILE: 403, LIST_WEB_APPS: 200, LIST_MOBILE_APPS: 403,
-        GHOST_PROJECT: 403, GHOST_APP: 404, GHOST_ORG: 403,
+        LIST_SHOP: OK, TRIGGER_SHOP: CREATED, LIST_BLOG: OK, TRIGGER_IOS: out("project", "mobile"), READ_ORG: OK,
+        LIST_PROJECTS: OK, READ_WEB: OK, READ_MOBILE: out("project", "mobile"), LIST_WEB_APPS: OK,
+        LIST_MOBILE_APPS: out("project", "mobile"),
+        GHOST_PROJECT: out("project", "ghost"), GHOST_APP: UNKNOWN_APP, GHOST_ORG: out("organization", "ghost"),
     },
     "shop-app": {
-        LIST_SHOP: 200, TRIGGER_SHOP: 201, LIST_BLOG: 403, TRIGGER_IOS: 403, READ_ORG: 200,
-        LIST_PROJECTS: 200, READ_WEB: 200, READ_MOBILE: 403, LIST_WEB_APPS: 200, LIST_MOBILE_APPS: 403,
-        GHOST_PROJECT: 403, GHOST_APP: 403, GHOST_ORG: 403,
+        LIST_SHOP: OK, TRIGGER_SHOP: CREATED, LIST_BLOG: out("application", "blog"), TRIGGER_IOS: out("project", "mobile"),
+        READ_ORG: OK, LIST_PROJECTS: OK, READ_WEB: OK, READ_MOBILE: out("project", "mobile"), LIST_WEB_APPS: OK,
+        LIST_MOBILE_APPS: out("project", "mobile"),
+        GHOST_PROJECT: out("project", "ghost"), GHOST_APP: out("application", "ghost"),
+        GHOST_ORG: out("organization", "ghost"),
     },
     "globex-all": {
-        LIST_SHOP: 403, TRIGGER_SHOP: 403, LIST_BLOG: 403, TRIGGER_IOS: 403, READ_ORG: 403,
-        LIST_PROJECTS: 403, READ_WEB: 403, READ_MOBILE: 403, LIST_WEB_APPS: 403, LIST_MOBILE_APPS: 403,
-        GHOST_PROJECT: 403, GHOST_APP: 403, GHOST_ORG: 403,
+        path: out("organization", "ghost" if path == GHOST_ORG else "acme")
+        for path in (LIST_SHOP, TRIGGER_SHOP, LIST_BLOG, TRIGGER_IOS, READ_ORG, LIST_PROJECTS, READ_WEB, READ_MOBILE,
+                     LIST_WEB_APPS, LIST_MOBILE_APPS, GHOST_PROJECT, GHOST_APP, GHOST_ORG)
     },
 }
 
@@ -63,8 +76,12 @@ async def call(api: Api, key: str, method: str, path: str) -> tuple[int, str]:
 
 @pytest.mark.parametrize("key", list(SCOPE_MATRIX))
 async def test_scope_matrix(api: Api, key: str) -> None:
-    outcomes = {(method, path): (await call(api, key, method, path))[0] for method, path in SCOPE_MATRIX[key]}
+    outcomes = {(method, path): await call(api, key, method, path) for method, path in SCOPE_MATRIX[key]}
     assert outcomes == SCOPE_MATRIX[key]
+    # every accepted trigger is stored, for its event; a refused one stored nothing
+    triggers = [path for (method, path), (status, _) in SCOPE_MATRIX[key].items() if status == 201]
+    stored = await Occurrence.select(Occurrence.event.slug.as_alias("event")).order_by(Occurrence.id)
+    assert [row["event"] for row in stored] == [path.rstrip("/").split("/")[-2] for path in triggers]
 
 
 @pytest.mark.parametrize(

@@ -7,8 +7,10 @@ background thread) is configured with the endpoint URL
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import bitcaster_sdk
+import httpx
 import pytest
 from bitcaster_sdk.async_client import AsyncClient
 from bitcaster_sdk.client import Client
@@ -25,6 +27,16 @@ from served_clarion import Server, clarion_server, seed_database
 def endpoint(server: Server, token: str, org: str = "acme") -> str:
     host = server.url.removeprefix("http://")
     return f"http://{token}@{host}/api/o/{org}/"
+
+
+def stored_occurrence(server: Server, token: str, occurrence: str) -> dict[str, Any]:
+    """The occurrence as Clarion stored it, read back over the observability API."""
+    response = httpx.get(
+        f"{server.url}/api/o/acme/p/web/a/shop/occurrences/{occurrence}/", headers={"Authorization": f"Key {token}"}
+    )
+    assert response.status_code == 200, response.text
+    detail: dict[str, Any] = response.json()
+    return {field: detail[field] for field in ("event", "context", "options", "correlation_id")}
 
 
 @pytest.fixture
@@ -83,6 +95,14 @@ async def test_module_level_api_and_triggers(tmp_path: Path, database_url: str) 
         with pytest.warns(DeprecationWarning):
             paused = client.trigger("web", "shop", "refund")
         assert paused.get("paused") is True
+        # what each call stored: its context, its options (the client always sends both) and its cid
+        reader = tokens["acme/org-all"]
+        assert [stored_occurrence(server, reader, answer["occurrence"]) for answer in (triggered, again, with_cid, paused)] == [
+            {"event": "order-paid", "context": {"order_id": "1"}, "options": {}, "correlation_id": None},
+            {"event": "order-paid", "context": {"order_id": "2"}, "options": {"channels": ["email"]}, "correlation_id": None},
+            {"event": "order-paid", "context": {"order_id": "3"}, "options": {}, "correlation_id": "corr-1"},
+            {"event": "refund", "context": {}, "options": {}, "correlation_id": None},
+        ]
 
 
 async def test_user_calls(tmp_path: Path, database_url: str) -> None:
@@ -131,7 +151,8 @@ async def test_registration_calls(tmp_path: Path, database_url: str) -> None:
         news = registered["distribution_list"]["id"]
         assert len(client.list_members("web", str(news))) == 2
         assert [row["name"] for row in client.list_distribution_lists("web")] == ["shop-fans", "shop-news"]
-        assert client.unregister_user("web", "shop", "fred")["deleted"] == 1
+        # `deleted` counts the list memberships removed, as in the source system: fred's email and webhook
+        assert client.unregister_user("web", "shop", "fred")["deleted"] == 2
         assert client.unregister_user("web", "shop", "fred")["deleted"] == 0
         assert client.list_members("web", str(news)) == []
 
@@ -179,9 +200,13 @@ async def test_async_client(tmp_path: Path, database_url: str) -> None:
             assert updated["custom_fields"] == {"a": {"b": 1, "c": 2}}
             registered = client.register_user("web", "shop", "gil@example.com", distribution_list="shop-fans").result(10)
             assert registered["created"] is False
-            assert client.unregister_user("web", "shop", "gil@example.com").result(10)["deleted"] == 1
+            unregistered = client.unregister_user("web", "shop", "gil@example.com").result(10)
+            assert unregistered == {"deleted": 0, "memberships": 1, "subscriptions": 0}  # gil is in no list
             with pytest.warns(DeprecationWarning):
                 future = client.trigger("web", "shop", "order-paid", {"k": "v"}, cid="c-1")
-            assert "occurrence" in future.result(10)
+            occurrence = future.result(10)["occurrence"]
+            assert stored_occurrence(server, tokens["acme/org-all"], occurrence) == {
+                "event": "order-paid", "context": {"k": "v"}, "options": {}, "correlation_id": "c-1"
+            }
         finally:
             client.transport.kill()

@@ -13,13 +13,13 @@ from clarion.auth.tokens import hash_token
 from clarion.catalog.services import apply_catalog
 from clarion.catalog.validation import CatalogError, decode_catalog
 from clarion.database import running_engine
-from clarion.tables import ALL_TABLES
 from clarion.distribution.tables import DistributionList, DistributionListMember
 from clarion.notifications.tables import Notification, Subscription, Template
 from clarion.events.tables import Event
 from clarion.organizations.tables import Application, Project
 from clarion.settings import DatabaseSettings
 from clarion.users.tables import Address, Assignment, User
+from clarion_test_support import stored_rows as snapshot
 
 CHANNEL_KINDS = {"email": frozenset({"email"}), "webhook": frozenset({"url"}), "sms": frozenset({"phone"})}
 
@@ -28,10 +28,6 @@ CHANNEL_KINDS = {"email": frozenset({"email"}), "webhook": frozenset({"url"}), "
 async def engine(database_url: str) -> AsyncIterator[None]:
     async with running_engine(DatabaseSettings(url=database_url)):
         yield
-
-
-async def snapshot() -> dict[str, list[dict[str, Any]]]:
-    return {table._meta.tablename: await table.select().order_by(table._meta.primary_key) for table in ALL_TABLES}
 
 
 async def apply(document: dict[str, Any]) -> dict[str, str]:
@@ -137,6 +133,7 @@ EVENT = [*ORG, "projects", 0, "applications", 0, "events", 0]
         (_break([*EVENT, "slug"], "Not A Slug"), "organizations[0].projects[0].applications[0].events[0].slug"),
         (_break([*EVENT, "colour"], "red"), "organizations[0].projects[0].applications[0].events[0].colour: unknown key"),
         (_break([*ORG, "api_keys", 0, "application"], "other"), "organizations[0].api_keys[0].application: unknown application 'other'"),
+        (_break([*ORG, "users", 0, "email"], "alice"), "organizations[0].users[0].email: not an e-mail address (expected local@domain): 'alice'"),
     ],
 )
 async def test_a_bad_catalog_changes_nothing_and_names_the_entry(

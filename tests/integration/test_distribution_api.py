@@ -2,6 +2,7 @@
 
 import pytest
 
+from clarion_test_support import stored_rows
 from events_api_support import api_settings  # noqa: F401
 from membership_support import MembersApi, members  # noqa: F401
 
@@ -72,19 +73,45 @@ async def test_create_list_bad_body(members: MembersApi, body: dict, field: str)
     assert response.status_code == 400 and response.json()["detail"].startswith(f"{field}:"), response.json()
 
 
+async def members_of(members: MembersApi, list_id: int) -> list[tuple[str, str, str]]:
+    """The list's members as read back: (user, address value, channel), in the list's order."""
+    return [(m["user"], m["address"], m["channel"]) for m in (await members.get(f"{D}/{list_id}/m/")).json()]
+
+
 async def test_add_members_by_address_value(members: MembersApi) -> None:
     ops = await members.list_id("ops")
-    values = ["alice@example.com", "https://hooks.example.com/alice", "bob@example.com", "+15555550100", "who@nowhere"]
+    values = ["alice@example.com", "https://hooks.example.com/alice", "bob@example.com", "+15555550100"]
     response = await members.post(f"{D}/{ops}/add/", json=values)
     assert response.status_code == 200, response.text
     result = response.json()
     assert sorted((m["user"], m["channel"]) for m in result["added"]) == [("alice", "webhook"), ("bob", "email")]
     assert result["already"] == [await members.assignment_id("alice", "email", "email")]
     assert result["unassigned"] == ["+15555550100"]
-    assert result["unknown"] == ["who@nowhere"]
-    assert len((await members.get(f"{D}/{ops}/m/")).json()) == 3
+    assert set(result) == {"added", "already", "unassigned"}
+    assert await members_of(members, ops) == [
+        ("alice", "alice@example.com", "email"),
+        ("alice", "https://hooks.example.com/alice", "webhook"),
+        ("bob", "bob@example.com", "email"),
+    ]
     again = (await members.post(f"{D}/{ops}/add", json=values)).json()
     assert again["added"] == [] and len(again["already"]) == 3
+    assert len(await members_of(members, ops)) == 3
+
+
+async def test_add_is_all_or_nothing_naming_every_unknown_value(members: MembersApi) -> None:
+    """As in the source system: one value that is no known address refuses the whole call."""
+    ops = await members.list_id("ops")
+    before = await members_of(members, ops)
+    values = ["bob@example.com", "who@nowhere", "https://hooks.example.com/alice", "+1000"]
+    response = await members.post(f"{D}/{ops}/add/", json=values)
+    assert response.status_code == 400, response.text
+    assert response.json() == {
+        "detail": "body: no address of organization 'acme' has the value 'who@nowhere', '+1000' (nothing was added)"
+    }
+    assert await members_of(members, ops) == before
+    # the known values alone go in
+    assert (await members.post(f"{D}/{ops}/add/", json=values[::2])).status_code == 200
+    assert len(await members_of(members, ops)) == len(before) + 2
 
 
 async def test_add_takes_every_assignment_of_an_address(members: MembersApi) -> None:
@@ -92,12 +119,18 @@ async def test_add_takes_every_assignment_of_an_address(members: MembersApi) -> 
     fans = await members.list_id("shop-fans")
     result = (await members.post(f"{D}/{fans}/add/", key="shop-members", json=["https://hooks.example.com/alice"])).json()
     assert sorted(m["channel"] for m in result["added"]) == ["pager", "webhook"]
+    assert sorted(channel for _, _, channel in await members_of(members, fans)) == ["email", "pager", "webhook"]
 
 
 async def test_add_does_not_reach_other_organizations(members: MembersApi) -> None:
     ops = await members.list_id("ops")
-    result = (await members.post(f"{D}/{ops}/add/", json=["alice@globex.example"])).json()
-    assert result["unknown"] == ["alice@globex.example"] and result["added"] == []
+    before = await members_of(members, ops)
+    response = await members.post(f"{D}/{ops}/add/", json=["alice@globex.example"])
+    assert response.status_code == 400
+    assert response.json()["detail"] == (
+        "body: no address of organization 'acme' has the value 'alice@globex.example' (nothing was added)"
+    )
+    assert await members_of(members, ops) == before
 
 
 @pytest.mark.parametrize("body", [b'{"a": 1}', b"[1]", b"nope", b'[""]'])
@@ -112,15 +145,21 @@ async def test_list_grants_and_scope(members: MembersApi) -> None:
     ops = await members.list_id("ops")
     for path in (f"{D}/", f"{D}/{ops}/", f"{D}/{ops}/m/"):
         response = await members.get(path, key="lacks-distributionlist:read")
-        assert response.status_code == 403 and "distributionlist:read" in response.json()["detail"]
+        assert (response.status_code, response.json()["detail"]) == (403, "key lacks the grant distributionlist:read")
         assert (await members.client.get(path)).status_code == 401
-    for path, body in ((f"{D}/", {"name": "n"}), (f"{D}/{ops}/add/", [])):
+    before = await stored_rows()
+    for path, body in ((f"{D}/", {"name": "n"}), (f"{D}/{ops}/add/", ["bob@example.com"])):
         response = await members.post(path, key="lacks-distributionlist:write", json=body)
-        assert response.status_code == 403 and "distributionlist:write" in response.json()["detail"]
-        assert (await members.post(path, key="readonly-members", json=body)).status_code == 403
-    assert (await members.get("/api/o/acme/p/mobile/d/", key="web-members")).status_code == 403
-    assert (await members.get("/api/o/acme/p/nowhere/d/", key="shop-members")).status_code == 403
-    assert (await members.get("/api/o/globex/p/hq/d/")).status_code == 403
+        assert response.json()["detail"] == "key lacks the grant distributionlist:write"
+        response = await members.post(path, key="readonly-members", json=body)
+        assert response.json()["detail"] == "key lacks the grant distributionlist:write"
+    assert await stored_rows() == before  # nothing refused was written
+    response = await members.get("/api/o/acme/p/mobile/d/", key="web-members")
+    assert response.json()["detail"] == "key is not valid for project 'mobile'"
+    response = await members.get("/api/o/acme/p/nowhere/d/", key="shop-members")
+    assert response.json()["detail"] == "key is not valid for project 'nowhere'"
+    response = await members.get("/api/o/globex/p/hq/d/")
+    assert response.json()["detail"] == "key is not valid for organization 'globex'"
 
 
 # subscriptions ------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import pytest
 
 from clarion.auth.tables import ApiKey
 from clarion.auth.tokens import hash_token
-from management_support import mapi, send  # noqa: F401
+from management_support import Listed, check_matrix_row, mapi, send  # noqa: F401
 
 KEYS = "/api/o/acme/keys/"
 
@@ -131,23 +131,45 @@ async def test_expiring_keys_mint_keys_that_expire_no_later(mapi):
     assert inherited.status_code == 201 and inherited.json()["expires_at"].startswith("2999-01-01")
 
 
+NO_ADMIN = "key lacks the grant admin"
+MINT = {"name": "x", "grants": ["event:list"]}
+# (key, method, path, body, status, expected): the exact detail of a refusal (nothing stored changes),
+# or how a success is read back (management_support)
 MATRIX = [
-    (None, "GET", KEYS, 401),
-    ("inactive", "GET", KEYS, 401),
-    ("org-everyday", "GET", KEYS, 403),
-    ("without-admin", "POST", KEYS, 403),
-    ("globex-all", "GET", KEYS, 403),
-    ("web-admin", "GET", KEYS, 200),
-    ("shop-admin", "GET", KEYS, 200),
-    ("org-admin", "GET", "/api/o/acme/keys", 200),
+    (None, "GET", KEYS, None, 401, "missing Authorization header: send 'Authorization: Key <token>'"),
+    ("inactive", "GET", KEYS, None, 401, "API key is inactive"),
+    ("org-everyday", "GET", KEYS, None, 403, NO_ADMIN),
+    ("without-admin", "POST", KEYS, MINT, 403, NO_ADMIN),
+    ("globex-all", "GET", KEYS, None, 403, "key is not valid for organization 'acme'"),
+    ("globex-all", "POST", KEYS, MINT, 403, "key is not valid for organization 'acme'"),
+    ("web-admin", "POST", KEYS, {**MINT, "project": "mobile"}, 403, "project: the key is narrowed to project 'web' and cannot mint keys for project 'mobile'"),
+    ("shop-admin", "POST", KEYS, {**MINT, "project": "web"}, 403,
+     "application: the key is narrowed to application 'shop' and cannot mint keys for project 'web'"),
+    ("org-admin", "POST", KEYS, MINT, 201, Listed(KEYS, key="id", unlisted=("token",))),
+    ("web-admin", "POST", KEYS, {**MINT, "project": "web"}, 201, Listed(KEYS, key="id", unlisted=("token",))),
+    ("org-all", "DELETE", f"{KEYS}123456/", None, 404, "unknown API key 123456"),
 ]
 
 
-@pytest.mark.parametrize(("key", "method", "path", "status"), MATRIX)
-async def test_grant_and_scope_matrix(mapi, key, method, path, status):
-    body = {"name": "x", "grants": ["event:list"]} if method == "POST" else None
-    response = await send(mapi, method, path, key, json=body)
-    assert response.status_code == status, response.text
+@pytest.mark.parametrize(("key", "method", "path", "body", "status", "expected"), MATRIX)
+async def test_grant_and_scope_matrix(mapi, key, method, path, body, status, expected):
+    await check_matrix_row(mapi, key, method, path, body, status, expected)
+
+
+@pytest.mark.parametrize(
+    ("key", "visible"),
+    [
+        ("shop-admin", {"shop-app", "shop-admin"}),
+        ("org-admin", {"org-all", "org-everyday", "web-project", "shop-app", "blog-app", "expired", "inactive",
+                       "org-admin", "web-admin", "shop-admin", "without-admin"}),
+    ],
+)
+async def test_key_lists_show_the_callers_scope(mapi, key, visible):
+    listed = await send(mapi, "GET", KEYS, key)
+    assert listed.status_code == 200
+    assert {row["name"] for row in listed.json()} >= visible
+    if key == "shop-admin":
+        assert {row["name"] for row in listed.json()} == visible
 
 
 async def test_applying_the_catalog_again_does_not_bring_a_revoked_key_back(mapi):

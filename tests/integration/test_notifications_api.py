@@ -1,11 +1,45 @@
 """Notifications and templates over HTTP (SPEC §3.3), on the real app and database."""
 
+from dataclasses import dataclass
+
 import pytest
 
 from clarion.notifications.tables import Notification, Template
-from management_support import ORDER_PAID, SHOP, WEB, list_ids, mapi, send  # noqa: F401
+from management_support import (  # noqa: F401
+    ORDER_PAID,
+    SHOP,
+    WEB,
+    Listed,
+    ReadBack,
+    check_matrix_row,
+    list_ids,
+    mapi,
+    send,
+)
 
 N = f"{ORDER_PAID}/n/"
+
+
+async def event_templates(event: str = "order-paid") -> dict[str, dict[str, str | None]]:
+    """The event-level templates of `event` as stored, by channel (no API reads them back)."""
+    from clarion.events.tables import Event
+
+    rows = await Template.select(Template.channel, Template.subject, Template.text, Template.html).where(
+        (Template.event == (await Event.select(Event.id).where(Event.slug == event).first())["id"])
+        & Template.notification.is_null()
+    )
+    return {row.pop("channel"): row for row in rows}
+
+
+@dataclass(frozen=True)
+class EventTemplate:
+    """A PUT of an event-level template, read back from the table (the answer is what is stored)."""
+
+    channel: str
+
+    async def check(self, api, answer) -> None:
+        stored = await event_templates()
+        assert {"channel": self.channel, **stored[self.channel]} == answer
 
 
 async def _create(mapi, key="org-all", **body):
@@ -111,10 +145,19 @@ async def test_notification_templates(mapi):
 async def test_event_templates(mapi):
     path = f"{ORDER_PAID}/templates/webhook/"
     assert (await send(mapi, "PUT", path, json={"text": "{{ a }}"})).status_code == 201
-    assert (await send(mapi, "PUT", path, json={"text": "{{ b }}"})).status_code == 200
-    rows = await Template.select().where(Template.channel == "webhook")
-    assert len(rows) == 1 and rows[0]["notification"] is None and rows[0]["text"] == "{{ b }}"
+    assert (await send(mapi, "PUT", f"{ORDER_PAID}/templates/email/", json={"subject": "s"})).status_code == 201
+    replaced = await send(mapi, "PUT", path, json={"text": "{{ b }}"})
+    assert replaced.status_code == 200
+    assert replaced.json() == {"channel": "webhook", "subject": None, "text": "{{ b }}", "html": None}
+    assert await event_templates() == {
+        "webhook": {"subject": None, "text": "{{ b }}", "html": None},
+        "email": {"subject": "s", "text": None, "html": None},
+    }
     assert (await send(mapi, "DELETE", path)).status_code == 204
+    # read back: the webhook template is gone, the email one stays, and a second delete finds nothing
+    assert await event_templates() == {"email": {"subject": "s", "text": None, "html": None}}
+    again = await send(mapi, "DELETE", path)
+    assert (again.status_code, again.json()["detail"]) == (404, "no template for channel 'webhook'")
 
 
 @pytest.mark.parametrize(
@@ -139,27 +182,33 @@ async def test_disabled_channel_is_accepted(mapi):
     assert (await send(mapi, "PUT", f"{ORDER_PAID}/templates/pager/", json={"text": "x"})).status_code == 201
 
 
+NO_KEY = "missing Authorization header: send 'Authorization: Key <token>'"
+NOTIFICATION = {"name": "ops", "channels": ["email"]}
+TEMPLATE = {"subject": "Paid", "text": "{{ order_id }}"}
+# (key, method, path, body, status, expected): the exact detail of a refusal (nothing stored changes),
+# or how a success is read back (management_support)
 MATRIX = [
-    (None, "GET", N, 401),
-    ("org-everyday", "GET", N, 403),
-    ("without-admin", "POST", N, 403),
-    ("globex-all", "GET", N, 403),
-    ("web-admin", "GET", "/api/o/acme/p/mobile/a/ios/e/launched/n/", 403),
-    ("shop-admin", "GET", f"{WEB}/a/blog/e/post-published/n/", 403),
-    ("shop-admin", "PUT", f"{WEB}/a/blog/e/post-published/templates/email/", 403),
-    ("shop-admin", "GET", N, 200),
-    ("web-admin", "GET", N, 200),
-    ("org-admin", "GET", N, 200),
-    ("org-all", "GET", f"{SHOP}/e/nope/n/", 404),
-    ("org-all", "GET", f"{N}123456/", 404),
+    (None, "GET", N, None, 401, NO_KEY),
+    ("org-everyday", "GET", N, None, 403, "key lacks the grant admin"),
+    ("without-admin", "POST", N, NOTIFICATION, 403, "key lacks the grant admin"),
+    ("globex-all", "GET", N, None, 403, "key is not valid for organization 'acme'"),
+    ("web-admin", "GET", "/api/o/acme/p/mobile/a/ios/e/launched/n/", None, 403, "key is not valid for project 'mobile'"),
+    ("shop-admin", "GET", f"{WEB}/a/blog/e/post-published/n/", None, 403, "key is not valid for application 'blog'"),
+    ("shop-admin", "PUT", f"{WEB}/a/blog/e/post-published/templates/email/", TEMPLATE, 403,
+     "key is not valid for application 'blog'"),
+    ("shop-admin", "POST", N, NOTIFICATION, 201, ReadBack(N + "{id}/", (("templates", []),))),
+    ("web-admin", "POST", N, NOTIFICATION, 201, ReadBack(N + "{id}/", (("templates", []),))),
+    ("org-admin", "POST", N, NOTIFICATION, 201, Listed(N, key="id")),
+    ("shop-admin", "PUT", f"{ORDER_PAID}/templates/email/", TEMPLATE, 201, EventTemplate("email")),
+    ("org-all", "GET", f"{SHOP}/e/nope/n/", None, 404, "unknown event 'nope'"),
+    ("org-all", "GET", f"{N}123456/", None, 404, "unknown notification 123456"),
+    ("org-all", "PUT", f"{N}123456/templates/email/", TEMPLATE, 404, "unknown notification 123456"),
 ]
 
 
-@pytest.mark.parametrize(("key", "method", "path", "status"), MATRIX)
-async def test_grant_and_scope_matrix(mapi, key, method, path, status):
-    body = {"text": "x"} if method == "PUT" else None
-    response = await send(mapi, method, path, key, json=body)
-    assert response.status_code == status, response.text
+@pytest.mark.parametrize(("key", "method", "path", "body", "status", "expected"), MATRIX)
+async def test_grant_and_scope_matrix(mapi, key, method, path, body, status, expected):
+    await check_matrix_row(mapi, key, method, path, body, status, expected)
 
 
 async def test_notification_with_deliveries_cannot_be_deleted(mapi):

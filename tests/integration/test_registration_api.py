@@ -6,6 +6,7 @@ from clarion.notifications.tables import Subscription
 from clarion.users.tables import ApplicationMembership
 from events_api_support import api_settings  # noqa: F401
 from membership_support import MembersApi, members  # noqa: F401
+from clarion_test_support import stored_rows
 
 SHOP = "/api/o/acme/p/web/a/shop"
 REGISTER = f"{SHOP}/register/"
@@ -105,6 +106,15 @@ async def test_register_errors_name_the_field(members: MembersApi, body: dict, s
     assert response.json()["detail"].startswith(f"{field}:"), response.json()
 
 
+@pytest.mark.parametrize("email", ["carol", "carol@", "@example.com", "carol at example.com", "carol@exa mple.com"])
+async def test_register_refuses_an_email_that_is_not_a_mailbox(members: MembersApi, email: str) -> None:
+    response = await members.post(REGISTER, json={**CAROL, "email": email})
+    assert response.status_code == 400
+    assert response.json()["detail"] == f"email: not an e-mail address (expected local@domain): {email!r}"
+    assert (await members.get("/api/o/acme/u/carol/")).status_code == 404
+    assert await ApplicationMembership.count() == 0
+
+
 async def test_a_failed_register_changes_nothing(members: MembersApi) -> None:
     await members.post(REGISTER, json={"username": "zoe", "distribution_list": "ops"})
     assert (await members.get("/api/o/acme/u/zoe/")).status_code == 404
@@ -120,15 +130,17 @@ async def test_unregister_removes_membership_pinned_lists_and_subscriptions(memb
     assert subscribed.status_code == 201
     response = await members.post(f"{SHOP}/unregister/carol/", key="shop-members", json={})
     assert response.status_code == 200, response.text
-    assert response.json() == {"deleted": 1, "list_members": 2, "subscriptions": 1}
+    # `deleted` counts list memberships removed (the source system's count): email and webhook in shop-news
+    assert response.json() == {"deleted": 2, "memberships": 1, "subscriptions": 1}
     assert await Subscription.count() == 0
+    assert await ApplicationMembership.count() == 0
     news = registered["distribution_list"]["id"]
     assert (await members.get(f"/api/o/acme/p/web/d/{news}/m/")).json() == []
     # the unpinned list keeps the user; the user and addresses stay
     assert [m["user"] for m in (await members.get(f"/api/o/acme/p/web/d/{ops}/m/")).json()] == ["alice", "carol"]
     assert (await members.get("/api/o/acme/u/carol/")).status_code == 200
     again = await members.post(f"{SHOP}/unregister/carol")
-    assert again.json() == {"deleted": 0, "list_members": 0, "subscriptions": 0}
+    assert again.json() == {"deleted": 0, "memberships": 0, "subscriptions": 0}
 
 
 async def test_unregister_unknown_user_or_app_is_404(members: MembersApi) -> None:
@@ -138,12 +150,18 @@ async def test_unregister_unknown_user_or_app_is_404(members: MembersApi) -> Non
 
 
 async def test_registration_grants_and_scope(members: MembersApi) -> None:
+    before = await stored_rows()
     for path in (REGISTER, f"{SHOP}/unregister/alice/"):
-        response = await members.post(path, key="lacks-application:users", json={"username": "alice"})
-        assert response.status_code == 403 and "application:users" in response.json()["detail"]
+        for key in ("lacks-application:users", "readonly-members"):
+            response = await members.post(path, key=key, json={"username": "alice"})
+            assert (response.status_code, response.json()["detail"]) == (403, "key lacks the grant application:users")
         assert (await members.client.post(path, json={"username": "alice"})).status_code == 401
-        assert (await members.post(path, key="readonly-members", json={"username": "alice"})).status_code == 403
     blog = "/api/o/acme/p/web/a/blog/register/"
-    assert (await members.post(blog, key="shop-members", json={"username": "alice"})).status_code == 403
-    assert (await members.post(blog, key="web-members", json={"username": "alice"})).status_code == 200
-    assert (await members.post("/api/o/globex/p/hq/a/portal/register/", json={"username": "a"})).status_code == 403
+    response = await members.post(blog, key="shop-members", json={"username": "alice"})
+    assert (response.status_code, response.json()["detail"]) == (403, "key is not valid for application 'blog'")
+    response = await members.post("/api/o/globex/p/hq/a/portal/register/", json={"username": "a"})
+    assert (response.status_code, response.json()["detail"]) == (403, "key is not valid for organization 'globex'")
+    assert await stored_rows() == before  # nothing refused was written
+    registered = await members.post(blog, key="web-members", json={"username": "alice"})
+    assert registered.status_code == 200
+    assert await ApplicationMembership.count() == 1 and registered.json()["membership"]["application"] == "blog"

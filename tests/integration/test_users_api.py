@@ -4,6 +4,7 @@ import pytest
 
 from events_api_support import api_settings  # noqa: F401
 from membership_support import MembersApi, members  # noqa: F401
+from clarion_test_support import stored_rows
 
 U = "/api/o/acme/u"
 
@@ -60,6 +61,8 @@ async def test_an_email_in_the_path_finds_the_user_with_it(members: MembersApi) 
         ({"username": "x", "custom_fields": []}, "custom_fields"),
         ({"username": "x", "locked": "yes"}, "locked"),
         ({"username": "x", "email": "e" * 300}, "email"),
+        ({"username": "x", "email": "not-a-mailbox"}, "email"),
+        ({"email": "two@at@example.com"}, "email"),
     ],
 )
 async def test_create_user_bad_body_names_the_field(members: MembersApi, body: dict, field: str) -> None:
@@ -141,6 +144,18 @@ async def test_patch_unknown_field_and_username_change_refused(members: MembersA
     response = await members.patch(f"{U}/alice/", json={"username": "alicia"})
     assert response.status_code == 400
     assert response.json()["detail"] == "username: unknown field"
+
+
+@pytest.mark.parametrize("method", ["PUT", "PATCH"])
+async def test_an_email_that_is_not_a_mailbox_changes_nothing(members: MembersApi, method: str) -> None:
+    before = (await members.get(f"{U}/alice/")).json()
+    response = await members.request(method, f"{U}/alice/", json={"email": "alice(at)example.com", "first_name": "A"})
+    assert response.status_code == 400
+    assert response.json()["detail"] == "email: not an e-mail address (expected local@domain): 'alice(at)example.com'"
+    assert (await members.get(f"{U}/alice/")).json() == before
+    # "" means no e-mail
+    cleared = await members.request(method, f"{U}/alice/", json={"email": ""})
+    assert cleared.status_code == 200 and (await members.get(f"{U}/alice/")).json()["email"] == ""
 
 
 async def test_put_replaces_fields(members: MembersApi) -> None:
@@ -283,23 +298,28 @@ WRITES = [("POST", f"{U}/", {"username": "zed"}), ("PATCH", f"{U}/alice/", {"fir
 
 
 async def test_no_or_bad_key_is_401(members: MembersApi) -> None:
-    assert (await members.client.get(f"{U}/")).status_code == 401
-    for key in ("expired", "inactive"):
-        assert (await members.get(f"{U}/", key=key)).status_code == 401
-    assert (await members.client.get(f"{U}/", headers={"Authorization": "Key nope"})).status_code == 401
+    response = await members.client.get(f"{U}/")
+    assert response.json()["detail"] == "missing Authorization header: send 'Authorization: Key <token>'"
+    for key, detail in (("expired", "API key has expired"), ("inactive", "API key is inactive")):
+        response = await members.get(f"{U}/", key=key)
+        assert (response.status_code, response.json()["detail"]) == (401, detail)
+    response = await members.client.get(f"{U}/", headers={"Authorization": "Key nope"})
+    assert (response.status_code, response.json()["detail"]) == (401, "invalid API key")
 
 
 async def test_grants(members: MembersApi) -> None:
     for path in READS:
         response = await members.get(path, key="lacks-user:read")
-        assert response.status_code == 403 and "user:read" in response.json()["detail"]
+        assert (response.status_code, response.json()["detail"]) == (403, "key lacks the grant user:read")
         assert (await members.get(path, key="lacks-user:write")).status_code == 200
+    before = await stored_rows()
     for method, path, body in WRITES:
-        response = await members.request(method, path, "lacks-user:write", json=body)
-        assert response.status_code == 403 and "user:write" in response.json()["detail"]
-        response = await members.request(method, path, "readonly-members", json=body)
-        assert response.status_code == 403
-    assert (await members.get(f"{U}/alice/assignments/", key="readonly-members")).status_code == 403
+        for key in ("lacks-user:write", "readonly-members"):
+            response = await members.request(method, path, key, json=body)
+            assert (response.status_code, response.json()["detail"]) == (403, "key lacks the grant user:write")
+    assert await stored_rows() == before  # no refused write changed anything
+    response = await members.get(f"{U}/alice/assignments/", key="readonly-members")
+    assert (response.status_code, response.json()["detail"]) == (403, "key lacks the grant user:write")
 
 
 async def test_narrowed_keys_reach_the_organizations_users(members: MembersApi) -> None:
@@ -313,13 +333,23 @@ async def test_narrowed_keys_reach_the_organizations_users(members: MembersApi) 
         assert address.status_code == 201
         assigned = await members.post(f"{U}/by-{key}/assignments/", key=key, json={"address": "e", "channel": "email"})
         assert assigned.status_code == 201
+        # read back with an organization key: what the narrowed key wrote is stored
+        assert (await members.get(f"{U}/by-{key}/")).json() == patched.json()
+        assert patched.json()["last_name"] == "X"
+        assert (await members.get(f"{U}/by-{key}/address/")).json() == [address.json()]
+        assert (await members.get(f"{U}/by-{key}/assignments/")).json() == [assigned.json()]
 
 
 async def test_other_organization_is_403_even_for_unknown_users(members: MembersApi) -> None:
-    for path in ("/api/o/globex/u/", "/api/o/globex/u/alice/", "/api/o/nowhere/u/ghost/"):
+    for path, organization in (
+        ("/api/o/globex/u/", "globex"), ("/api/o/globex/u/alice/", "globex"), ("/api/o/nowhere/u/ghost/", "nowhere")
+    ):
         response = await members.get(path)
-        assert response.status_code == 403 and "organization" in response.json()["detail"]
-    assert (await members.post("/api/o/globex/u/", json={"username": "x"})).status_code == 403
+        assert response.json()["detail"] == f"key is not valid for organization {organization!r}"
+    before = await stored_rows()
+    response = await members.post("/api/o/globex/u/", json={"username": "x"})
+    assert (response.status_code, response.json()["detail"]) == (403, "key is not valid for organization 'globex'")
+    assert await stored_rows() == before
 
 
 async def test_concurrent_creates_of_one_user_give_one_201_and_409s(members: MembersApi) -> None:

@@ -15,6 +15,7 @@ from clarion.schemas import (
     Username,
     check_utc_representable,
 )
+from clarion.users.addresses import check_email
 
 
 class CatalogAddress(Request):
@@ -40,6 +41,9 @@ class CatalogUser(Request):
     custom_fields: JsonObject = {}
     addresses: list[CatalogAddress] = []
     assignments: list[CatalogAssignment] = []
+
+    def __post_init__(self) -> None:
+        check_email(self.email)
 
 
 class CatalogMember(Request):

@@ -27,7 +27,6 @@ class AddResult(Response):
     added: list[MemberOut]  # assignments now in the list that were not before
     already: list[int]  # assignment ids that were members already
     unassigned: list[str]  # values of addresses found but assigned to no channel
-    unknown: list[str]  # values no address of the organization's users has
 
 
 AddressValues = list[AddressValue]

@@ -4,9 +4,10 @@ A project (or organization) key sees every list of the project; an application
 key only the lists pinned to its application (others are 404 for it, and the
 lists it creates are pinned to it). `add` takes address values: every assignment
 of every address of the organization's users with that value joins the list
-(an address on two channels adds two members); values no address has are
-reported in `unknown`, addresses with no assignment in `unassigned`, and
-assignments already in the list in `already` — none of those is an error.
+(an address on two channels adds two members). It is all or nothing, as in the
+source system: a value no address has is a 400 naming it, and nothing is added.
+Addresses with no assignment are reported in `unassigned`, and assignments
+already in the list in `already` — neither is an error.
 """
 
 from typing import Any
@@ -127,15 +128,29 @@ async def list_members(
 async def add_members(
     tenants: TenantDirectory, principal: ApiPrincipal, org: str, prj: str, pk: int, addresses: AddressValues
 ) -> AddResult:
+    """All or nothing: a value no address of the organization's users has is a 400 naming every such
+    value, and then nothing is added."""
     found = await _find_list(tenants, principal, org, prj, pk)
     organization = await tenants.organization(org)
     values = list(dict.fromkeys(addresses))
     if not values:
-        return AddResult(added=[], already=[], unassigned=[], unknown=[])
+        return AddResult(added=[], already=[], unassigned=[])
     address = Assignment.address
     added: list[int] = []
     already: list[int] = []
     async with write_transaction():
+        known = {
+            row["value"]
+            for row in await Address.select(Address.value).where(
+                Address.value.is_in(values) & (Address.user.organization == organization.id)
+            )
+        }
+        unknown = [value for value in values if value not in known]
+        if unknown:
+            raise BadRequest(
+                f"body: no address of organization {org!r} has the value"
+                f" {', '.join(repr(value) for value in unknown)} (nothing was added)"
+            )
         rows = await Assignment.select(Assignment.id, address.value.as_alias("value")).where(
             address.value.is_in(values) & (address.user.organization == organization.id)
         ).order_by(Assignment.id)
@@ -153,12 +168,6 @@ async def add_members(
                 DistributionListMember(distribution_list=found.id, assignment=row["id"])
             )
             added.append(row["id"])
-    known = {
-        row["value"]
-        for row in await Address.select(Address.value).where(
-            Address.value.is_in(values) & (Address.user.organization == organization.id)
-        )
-    }
     assigned = {row["value"] for row in rows}
     member_rows = []
     if added:
@@ -168,6 +177,5 @@ async def add_members(
     return AddResult(
         added=[_member_out(row) for row in member_rows],
         already=already,
-        unassigned=[value for value in values if value in known and value not in assigned],
-        unknown=[value for value in values if value not in known],
+        unassigned=[value for value in values if value not in assigned],
     )

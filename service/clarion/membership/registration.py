@@ -153,8 +153,12 @@ async def _pinned_list(project_id: int, application_id: int, app: str, name: str
 
 
 async def unregister(tenants: TenantDirectory, org: str, prj: str, app: str, username: str) -> UnregisterResponse:
-    """Remove the membership, the user's assignments from lists pinned to the application and its
-    subscriptions to notifications of the application's events. 404 for an unknown user."""
+    """Remove the user's assignments from lists pinned to the application, its subscriptions to
+    notifications of the application's events and its membership. 404 for an unknown user.
+
+    `deleted` counts the list memberships removed, as the source system's unregister does (its
+    existing clients read that key); the membership and subscriptions removed have their own keys.
+    """
     application = await tenants.application(org, prj, app)
     user = await find_user(application.organization_id, username)
     async with write_transaction():
@@ -187,11 +191,11 @@ async def unregister(tenants: TenantDirectory, org: str, prj: str, app: str, use
                     Subscription,
                     Subscription.notification.is_in(notifications) & Subscription.assignment.is_in(assignments),
                 )
-        deleted = await _delete_counted(
+        memberships = await _delete_counted(
             ApplicationMembership,
             (ApplicationMembership.application == application.id) & (ApplicationMembership.user == user["id"]),
         )
-    return UnregisterResponse(deleted=deleted, list_members=members, subscriptions=subscriptions)
+    return UnregisterResponse(deleted=members, memberships=memberships, subscriptions=subscriptions)
 
 
 async def _delete_counted(table: Any, condition: Any) -> int:

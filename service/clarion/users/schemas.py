@@ -7,8 +7,9 @@ import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
 from clarion.schemas import AddressName, AddressValue, ChannelName, JsonObject, Name, Request, Response, Username
+from clarion.users.addresses import check_email
 
-Email = Annotated[str, Meta(max_length=254)]
+Email = Annotated[str, Meta(max_length=254)]  # "" (no e-mail) or a mailbox: `check_email` in `__post_init__`
 PersonName = Annotated[str, Meta(max_length=150)]
 Secret = Annotated[str, Meta(min_length=1, max_length=255)]
 CustomFieldsMode = Literal["ignore", "merge", "override", "remove", "rewrite"]
@@ -25,6 +26,9 @@ class UserCreate(Request):
     custom_fields: JsonObject | None = None
     locked: bool = False
 
+    def __post_init__(self) -> None:
+        check_email(self.email)
+
 
 class UserReplace(Request):
     """`PUT …/u/{username}/`: every field not given is reset to its default."""
@@ -36,6 +40,9 @@ class UserReplace(Request):
     locked: bool = False
     mode: CustomFieldsMode | UnsetType = msgspec.field(default=UNSET, name="_mode")
 
+    def __post_init__(self) -> None:
+        check_email(self.email)
+
 
 class UserUpdate(Request):
     """`PATCH …/u/{username}/`: only the fields given change."""
@@ -46,6 +53,9 @@ class UserUpdate(Request):
     custom_fields: JsonObject | None | UnsetType = UNSET
     locked: bool | UnsetType = UNSET
     mode: CustomFieldsMode | UnsetType = msgspec.field(default=UNSET, name="_mode")
+
+    def __post_init__(self) -> None:
+        check_email(self.email)
 
 
 class UserOut(Response):
@@ -103,6 +113,9 @@ class RegisterRequest(Request):
     addresses: list[RegisterAddress] = []
     distribution_list: Name | None = None
 
+    def __post_init__(self) -> None:
+        check_email(self.email)
+
 
 class MembershipOut(Response):
     application: str
@@ -126,6 +139,6 @@ class RegisterResponse(Response):
 
 
 class UnregisterResponse(Response):
-    deleted: int  # memberships removed (0 or 1)
-    list_members: int
-    subscriptions: int
+    deleted: int  # distribution-list memberships removed (the source system's count)
+    memberships: int  # application memberships removed (0 or 1)
+    subscriptions: int  # subscriptions to notifications of the application's events removed
