@@ -105,9 +105,9 @@ async def test_add_is_all_or_nothing_naming_every_unknown_value(members: Members
     values = ["bob@example.com", "who@nowhere", "https://hooks.example.com/alice", "+1000"]
     response = await members.post(f"{D}/{ops}/add/", json=values)
     assert response.status_code == 400, response.text
-    assert response.json() == {
-        "detail": "body: no address of organization 'acme' has the value 'who@nowhere', '+1000' (nothing was added)"
-    }
+    assert response.json()["detail"] == (
+        "body: no address of organization 'acme' has the value 'who@nowhere', '+1000' (nothing was added)"
+    )
     assert await members_of(members, ops) == before
     # the known values alone go in
     assert (await members.post(f"{D}/{ops}/add/", json=values[::2])).status_code == 200
