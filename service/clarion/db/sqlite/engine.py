@@ -253,29 +253,6 @@ class ClarionSQLiteEngine(GroupCommitWriter, SQLiteEngine):
             return
         await self.start()
 
-    def _track(self, coroutine: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
-        """A task of the engine's loop that `close()` waits for (its caller awaits it
-        shielded, and may have been cancelled meanwhile)."""
-        assert self._loop is not None
-        task = self._loop.create_task(coroutine)
-        self._background.add(task)
-        task.add_done_callback(self._untrack)
-        return task
-
-    def _untrack(self, task: asyncio.Task[Any]) -> None:
-        self._background.discard(task)
-        if not task.cancelled():
-            task.exception()  # retrieved: the awaiting caller (if any) re-raises it
-
-    def _spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
-        """Fire and forget (tracked); a failure is logged."""
-        self._track(coroutine).add_done_callback(self._log_failure)
-
-    @staticmethod
-    def _log_failure(task: asyncio.Task[Any]) -> None:
-        if not task.cancelled() and task.exception() is not None:
-            logger.error("ClarionSQLiteEngine background task failed", exc_info=task.exception())
-
     # -- readers -----------------------------------------------------------------
 
     async def _retry_busy(self, operation: Callable[..., Coroutine[Any, Any, Any]], *args: Any) -> Any:
@@ -371,14 +348,6 @@ class ClarionSQLiteEngine(GroupCommitWriter, SQLiteEngine):
         """Run hand-written SQL (Piccolo's `{}` placeholders) without building a Piccolo query:
         reads on a reader, writes on the unit's writer (or as an implicit unit)."""
         return await self._run_statement(compiled_sql(statement, "?"), list(args), "generic", None)  # type: ignore[no-any-return]
-
-    async def executemany(self, statement: str, rows: Sequence[Sequence[Any]]) -> None:
-        """`statement` (Piccolo's `{}` placeholders) once per row, in ONE hop; inside a unit of work."""
-        transaction = self._active_transaction()
-        if transaction is None or transaction.connection is None:
-            raise RuntimeError("executemany runs inside a unit of work (engine.write())")
-        reject_transaction_control(statement)
-        await transaction.connection.executemany(compiled_sql(statement, "?"), rows)
 
     async def run_querystring(self, querystring: QueryString, in_pool: bool = False) -> Any:
         query_id = self.get_query_id()

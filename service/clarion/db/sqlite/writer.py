@@ -9,9 +9,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from typing import Optional
+from collections.abc import Coroutine, Sequence
+from typing import Any, Optional
 
-from clarion.db.sqlite.statements import is_busy
+from clarion.db.sql import compiled_sql
+from clarion.db.sqlite.statements import is_busy, reject_transaction_control
 from clarion.db.sqlite.transactions import Batch, BatchNotCommittedError
 
 logger = logging.getLogger("clarion.db.sqlite.engine")
@@ -22,7 +24,8 @@ RETRY_MAX_DELAY_S = 1.0
 
 
 class GroupCommitWriter:
-    """Acquiring the writer, opening and finishing units, committing or aborting batches."""
+    """Acquiring the writer, opening and finishing units, committing or aborting batches,
+    many rows in one hop, and the engine's background tasks."""
 
     async def _acquire_writer(self) -> None:
         assert self._lock is not None
@@ -204,3 +207,35 @@ class GroupCommitWriter:
         except Exception as exc:
             raise BatchNotCommittedError(f"the write was not committed: {type(exc).__name__}: {exc}") from exc
 
+    async def executemany(self, statement: str, rows: Sequence[Sequence[Any]]) -> None:
+        """`statement` (Piccolo's `{}` placeholders) once per row, in ONE hop; inside a unit of work."""
+        transaction = self._active_transaction()
+        if transaction is None or transaction.connection is None:
+            raise RuntimeError("executemany runs inside a unit of work (engine.write())")
+        reject_transaction_control(statement)
+        await transaction.connection.executemany(compiled_sql(statement, "?"), rows)
+
+    # -- tasks of the engine's loop that close() waits for
+
+    def _track(self, coroutine: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        """A task of the engine's loop that `close()` waits for (its caller awaits it
+        shielded, and may have been cancelled meanwhile)."""
+        assert self._loop is not None
+        task = self._loop.create_task(coroutine)
+        self._background.add(task)
+        task.add_done_callback(self._untrack)
+        return task
+
+    def _untrack(self, task: asyncio.Task[Any]) -> None:
+        self._background.discard(task)
+        if not task.cancelled():
+            task.exception()  # retrieved: the awaiting caller (if any) re-raises it
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
+        """Fire and forget (tracked); a failure is logged."""
+        self._track(coroutine).add_done_callback(self._log_failure)
+
+    @staticmethod
+    def _log_failure(task: asyncio.Task[Any]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("ClarionSQLiteEngine background task failed", exc_info=task.exception())
