@@ -94,7 +94,7 @@ def main() -> int:
           f"httptools {'yes' if stack['httptools'] else 'no'}", flush=True)
     rows: list[Row] = [Row("default install: uvloop / httptools in .venv",
                            f"{'yes' if stack['uvloop'] else 'no'} / {'yes' if stack['httptools'] else 'no'}",
-                           "yes / yes (var/bench-tools)")]
+                           "yes / yes")]
     postgres_missing = harness.postgres_available()
     trigger_max: list[float] = []
 
