@@ -166,16 +166,22 @@ def _channels(settings: Settings, args: argparse.Namespace) -> int:
                 {
                     "channels": msgspec.to_builtins(channels),
                     "failures": msgspec.to_builtins(manager.failures),
+                    "unavailable": msgspec.to_builtins(manager.unavailable),
                 }
             )
         )
         return 0
     print(f"{'CHANNEL':<20} {'TYPE':<12} {'ENABLED':<8} PLUGIN")
     for channel in channels:
-        plugin = channel.plugin or "(unknown type: no plugin provides it)"
+        plugin = channel.plugin or (
+            f"(not installed: {channel.install})" if channel.install else "(unknown type: no plugin provides it)"
+        )
         print(f"{channel.name:<20} {channel.type:<12} {'yes' if channel.enabled else 'no':<8} {plugin}")
     for failure in manager.failures:
         print(f"plugin {failure.name} failed to load: {failure.error}")
+    for unavailable in manager.unavailable:
+        types = ", ".join(unavailable.channel_types) or "its channel types"
+        print(f"plugin {unavailable.name} is unavailable ({types}): {unavailable.reason}; install it with: {unavailable.install}")
     return 0
 
 

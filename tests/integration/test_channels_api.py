@@ -47,7 +47,8 @@ async def test_plugins_for_admin_keys_only(api: Api) -> None:
     types = {t["type"]: t for t in body["channel_types"]}
     assert types["email"]["address_kinds"] == ["email"] and types["email"]["requires_template"] is True
     assert types["webhook"]["address_kinds"] == ["url"] and types["webhook"]["requires_template"] is False
-    assert body["failures"] == []
+    assert types["apprise"]["address_kinds"] == ["apprise"] and types["apprise"]["plugin"] == "clarion_channels.apprise"
+    assert body["failures"] == [] and body["unavailable"] == []
     denied = await api.get("/api/plugins/", key="org-everyday")
     assert denied.status_code == 403 and "admin" in denied.json()["detail"]
     assert (await api.client.get("/api/plugins/")).status_code == 401
