@@ -45,8 +45,7 @@ try:
     from apprise import Apprise, AppriseAsset, NotifyFormat, PersistentStoreMode
     from apprise.manager_plugins import NotificationManager
     from apprise.plugins.base import NotifyBase
-    from apprise.utils.cwe312 import cwe312_url
-except ImportError as exc:  # pragma: no cover - exercised in a venv without the extra
+except ImportError as exc:  # without the extra clarion[apprise]
     raise PluginUnavailable(
         f"the apprise channel needs the Apprise library ({exc})",
         install="pip install 'clarion[apprise]'",
@@ -62,6 +61,7 @@ MASK = "****"
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 _URL_PARTS = re.compile(r"[/:@?&=#,;+\s]+")
 _SECRET_MIN_LENGTH = 3
+_TYPO_MIN_LENGTH, _TYPO_CUTOFF = 4, 0.8
 _BODY_FORMATS = {"text": NotifyFormat.TEXT, "markdown": NotifyFormat.MARKDOWN, "html": NotifyFormat.HTML}
 _PLUGINS = NotificationManager()
 with warnings.catch_warnings():
@@ -100,7 +100,7 @@ def load_service(value: str) -> NotifyBase:
     if scheme is None:
         raise AddressRejected("not an Apprise URL: expected scheme://…, e.g. tgram://bottoken/chat_id")
     if scheme not in ("http", "https") and scheme not in _PLUGINS:
-        close = difflib.get_close_matches(scheme, sorted(known_schemes()), n=3)
+        close = _near_misses(scheme) or difflib.get_close_matches(scheme, sorted(known_schemes()), n=3)
         hint = f" (did you mean {', '.join(close)}?)" if close else ""
         raise AddressRejected(f"unknown Apprise scheme {scheme!r}{hint}")
     scope = SendScope(secrets=secret_fragments(value, f"{scheme}://"))
@@ -111,6 +111,13 @@ def load_service(value: str) -> NotifyBase:
     if not isinstance(service, NotifyBase):
         raise AddressRejected(f"not a valid {_service_name(scheme)} URL: Apprise cannot read it")
     return service
+
+
+def _near_misses(scheme: str) -> list[str]:
+    """Apprise schemes `scheme` is most likely a typo of (`tgarm` → `tgram`); none for short schemes."""
+    if len(scheme) < _TYPO_MIN_LENGTH:
+        return []
+    return difflib.get_close_matches(scheme, sorted(known_schemes()), n=3, cutoff=_TYPO_CUTOFF)
 
 
 def _service_name(scheme: str) -> str:
@@ -131,8 +138,9 @@ def redact_url(value: str) -> str:
     """`value` with its secrets masked, as Apprise itself prints it (`tgram://1...f/12345/`)."""
     try:
         return shown_url(load_service(value), value)
-    except AddressRejected:
-        return str(cwe312_url(value.strip()))
+    except Exception:  # not one Apprise can read (or a plugin failing): show only the scheme
+        scheme = url_scheme(value)
+        return f"{scheme}://{MASK}" if scheme else MASK
 
 
 def secret_fragments(value: str, shown: str) -> frozenset[str]:
@@ -224,8 +232,11 @@ class AppriseAddress(AddressKind):
     name = "apprise"
 
     def recognises(self, value: str) -> bool:
+        """An Apprise scheme, or a near miss of one (`tgarm://`), which `check` then refuses with a hint."""
         scheme = url_scheme(value)
-        return scheme is not None and scheme not in ("http", "https") and scheme in _PLUGINS
+        if scheme is None or scheme in ("http", "https"):
+            return False
+        return scheme in _PLUGINS or bool(_near_misses(scheme))
 
     def check(self, value: str) -> None:
         load_service(value)
@@ -289,7 +300,17 @@ class AppriseChannel(Channel[AppriseOptions]):
         return result
 
     def _deliver(self, message: OutboundMessage) -> Delivered | PermanentFailure | TransientFailure:
-        """One send, in a channel thread: load the service, notify, and read Apprise's result."""
+        """One send, in a channel thread. An unexpected error is a transient failure whose reason, like
+        every other, shows none of the URL's secrets (an exception would reach the logs unmasked)."""
+        try:
+            return self._notify(message)
+        except Exception as exc:
+            scope = SendScope(secret_fragments(message.address, redact_url(message.address)))
+            logger.warning("apprise send of delivery %s failed: %s", message.delivery_id, type(exc).__name__)
+            return TransientFailure(f"apprise_error: {type(exc).__name__}: {scope.scrub(str(exc))}")
+
+    def _notify(self, message: OutboundMessage) -> Delivered | PermanentFailure | TransientFailure:
+        """Load the service, notify, and read Apprise's result."""
         try:
             service = self._service(message.address)
         except AddressRejected as exc:

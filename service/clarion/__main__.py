@@ -122,13 +122,15 @@ def _channel_kinds(settings: Settings) -> dict[str, frozenset[str]]:
 def _apply(settings: Settings, args: argparse.Namespace) -> int:
     from clarion.catalog.services import apply_catalog
     from clarion.catalog.validation import read_catalog
+    from clarion.channels.addresses import AddressKinds
     from clarion.channels.registry import channel_address_kinds, channel_secret_checks, load_plugins
 
     manager = load_plugins(settings.plugins)
     kinds, secret_checks = channel_address_kinds(settings, manager), channel_secret_checks(settings, manager)
+    address_kinds = AddressKinds(manager.address_kinds)
     try:
         catalog = read_catalog(args.file)
-        result = asyncio.run(_with_engine(settings, apply_catalog(catalog, kinds, secret_checks)))
+        result = asyncio.run(_with_engine(settings, apply_catalog(catalog, kinds, secret_checks, address_kinds)))
     except ClarionError as exc:
         raise ClarionCliError(f"{args.file}: {exc.detail}") from exc
     for key in result.revoked_keys:

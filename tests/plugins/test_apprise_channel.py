@@ -316,6 +316,8 @@ def test_what_the_kind_recognises_without_being_told() -> None:
     assert kind.recognises("tgram://123/456") and kind.recognises("mailto://user:pw@example.com")
     assert not kind.recognises("https://hooks.example.com/in")  # an http(s) URL is a `url` address
     assert not kind.recognises("foo://bar") and not kind.recognises("alice@example.com")
+    assert not kind.recognises("sip://alice@pbx.example.com") and not kind.recognises("ssh://host")
+    assert kind.recognises("tgarm://123/456") and kind.recognises("discrod://1/2")  # near misses: refused by check
 
 
 async def test_apprise_log_records_carry_no_secret(
@@ -326,3 +328,21 @@ async def test_apprise_log_records_carry_no_secret(
     await channel.send(outbound_message(address=json_url(webhook_sink, "/status/500", credentials="bot:hunter2-secret@")))
     assert any("error=500" in record.getMessage() for record in caplog.records)
     assert not [record.getMessage() for record in caplog.records if "hunter2-secret" in record.getMessage()]
+
+
+async def test_an_unexpected_error_is_a_transient_failure_without_secrets(
+    open_apprise, webhook_sink: WebhookSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Apprise handles its services' errors itself; should it raise, the send still reports a result,
+    and the exception's text (which may quote the URL) is masked."""
+    channel = await open_apprise()
+    address = json_url(webhook_sink, credentials="bot:hunter2-secret@")
+
+    def explode(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError(f"cannot notify {address}")
+
+    monkeypatch.setattr("apprise.Apprise.notify", explode)
+    result = await channel.send(outbound_message(address=address))
+    assert isinstance(result, TransientFailure)
+    assert result.reason.startswith("apprise_error: RuntimeError: cannot notify json://bot:****@")
+    assert "hunter2-secret" not in result.reason

@@ -5,6 +5,7 @@ from datetime import datetime
 import msgspec
 
 from clarion.schemas import (
+    AddressKindName,
     AddressName,
     AddressValue,
     ChannelName,
@@ -20,6 +21,8 @@ from clarion.schemas import (
 class CatalogAddress(Request):
     name: AddressName
     value: AddressValue
+    kind: AddressKindName | None = None
+    """Default: derived from the value, as over the API."""
 
 
 class CatalogAssignment(Request):

@@ -12,6 +12,7 @@ assignments already in the list in `already` — none of those is an error.
 from typing import Any
 
 from clarion.auth.services import ApiPrincipal
+from clarion.channels.addresses import AddressKinds
 from clarion.db.engine import write_transaction
 from clarion.decoding import decode_body
 from clarion.distribution.schemas import (
@@ -40,6 +41,7 @@ _MEMBER_COLUMNS = (
     DistributionListMember.assignment.active.as_alias("active"),
     DistributionListMember.assignment.address.name.as_alias("address_name"),
     DistributionListMember.assignment.address.value.as_alias("address_value"),
+    DistributionListMember.assignment.address.kind.as_alias("address_kind"),
     DistributionListMember.assignment.address.user.username.as_alias("username"),
 )
 
@@ -48,11 +50,11 @@ def _list_out(row: dict[str, Any]) -> ListOut:
     return ListOut(id=row["id"], name=row["name"], application=row["application_slug"])
 
 
-def _member_out(row: dict[str, Any]) -> MemberOut:
+def _member_out(row: dict[str, Any], kinds: AddressKinds) -> MemberOut:
     return MemberOut(
         id=row["assignment_id"],
         user=row["username"],
-        address=row["address_value"],
+        address=kinds.shown(row["address_value"], row["address_kind"]),
         address_name=row["address_name"],
         channel=row["channel"],
         active=bool(row["active"]),
@@ -117,17 +119,23 @@ async def create_list(
 
 
 async def list_members(
-    tenants: TenantDirectory, principal: ApiPrincipal, org: str, prj: str, pk: int, page: PageRequest
+    tenants: TenantDirectory,
+    kinds: AddressKinds,
+    principal: ApiPrincipal,
+    org: str,
+    prj: str,
+    pk: int,
+    page: PageRequest,
 ) -> Page[MemberOut]:
     found = await _find_list(tenants, principal, org, prj, pk)
     query = DistributionListMember.select(*_MEMBER_COLUMNS).where(
         DistributionListMember.distribution_list == found.id
     )
-    return (await page_of_query(query, page, key=DistributionListMember.id)).map(_member_out)
+    return (await page_of_query(query, page, key=DistributionListMember.id)).map(lambda row: _member_out(row, kinds))
 
 
 async def add_members(
-    tenants: TenantDirectory, principal: ApiPrincipal, org: str, prj: str, pk: int, body: bytes
+    tenants: TenantDirectory, kinds: AddressKinds, principal: ApiPrincipal, org: str, prj: str, pk: int, body: bytes
 ) -> AddResult:
     found = await _find_list(tenants, principal, org, prj, pk)
     organization = await tenants.organization(org)
@@ -168,8 +176,8 @@ async def add_members(
             (DistributionListMember.distribution_list == found.id) & DistributionListMember.assignment.is_in(added)
         ).order_by(DistributionListMember.id)
     return AddResult(
-        added=[_member_out(row) for row in member_rows],
+        added=[_member_out(row, kinds) for row in member_rows],
         already=already,
-        unassigned=[value for value in values if value in known and value not in assigned],
-        unknown=[value for value in values if value not in known],
+        unassigned=[kinds.shown(value) for value in values if value in known and value not in assigned],
+        unknown=[kinds.shown(value) for value in values if value not in known],
     )

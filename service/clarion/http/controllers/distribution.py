@@ -10,7 +10,7 @@ from clarion.distribution import services
 from clarion.distribution.schemas import AddResult, ListOut, MemberOut, SubscriptionOut, Unsubscribed
 from clarion.http.authentication import API_KEY_REQUIRED
 from clarion.http.body import read_body
-from clarion.http.dependencies import Tenants
+from clarion.http.dependencies import RuntimeDependency, Tenants
 from clarion.http.guards import principal_of, requires
 from clarion.http.pagination import LINK_HEADER, PAGINATION, RequestedPage, list_response
 from clarion.notifications import subscriptions
@@ -68,9 +68,11 @@ class DistributionListController(Controller):
         pk: FromPath[int],
         page: RequestedPage,
         tenants: Tenants,
+        runtime: RuntimeDependency,
     ) -> Response[list[MemberOut]]:
-        """The list's members: assignments with their user, address and channel."""
-        members = await services.list_members(tenants, principal_of(request), org, prj, pk, page)
+        """The list's members: assignments with their user, address (secrets redacted) and channel."""
+        kinds = runtime.channels.address_kinds
+        members = await services.list_members(tenants, kinds, principal_of(request), org, prj, pk, page)
         return list_response(members, request)
 
     @post("/{pk:int}/add/", operation_id="addDistributionListMembers", guards=WRITE, status_code=200)
@@ -81,10 +83,12 @@ class DistributionListController(Controller):
         prj: FromPath[str],
         pk: FromPath[int],
         tenants: Tenants,
+        runtime: RuntimeDependency,
     ) -> AddResult:
         """Add the assignments of the addresses with the given values (a JSON list)."""
         body = await read_body(request)
-        return await services.add_members(tenants, principal_of(request), org, prj, pk, body)
+        kinds = runtime.channels.address_kinds
+        return await services.add_members(tenants, kinds, principal_of(request), org, prj, pk, body)
 
 
 class SubscriptionController(Controller):

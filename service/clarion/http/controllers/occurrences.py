@@ -24,10 +24,17 @@ class OccurrenceController(Controller):
 
     @get("/occurrences/{occurrence_id:str}/", operation_id="readOccurrence", guards=[requires(Grant.OCCURRENCE_READ)])
     async def read_occurrence(
-        self, org: FromPath[str], prj: FromPath[str], app: FromPath[str], occurrence_id: FromPath[str], tenants: Tenants
+        self,
+        org: FromPath[str],
+        prj: FromPath[str],
+        app: FromPath[str],
+        occurrence_id: FromPath[str],
+        tenants: Tenants,
+        runtime: RuntimeDependency,
     ) -> OccurrenceDetail:
-        """One occurrence of the application with every delivery it expanded into."""
-        return await services.read_occurrence(tenants, org, prj, app, occurrence_id)
+        """One occurrence of the application with every delivery it expanded into (addresses' secrets redacted)."""
+        kinds = runtime.channels.address_kinds
+        return await services.read_occurrence(tenants, kinds, org, prj, app, occurrence_id)
 
     @get("/e/{evt:str}/occurrences/", operation_id="listOccurrences", guards=[requires(Grant.OCCURRENCE_READ)])
     async def list_occurrences(

@@ -83,16 +83,24 @@ class UserController(Controller):
         username: FromPath[str],
         page: RequestedPage,
         tenants: Tenants,
+        runtime: RuntimeDependency,
     ) -> Response[list[AddressOut]]:
-        """The user's addresses, by name."""
-        return list_response(await services.list_addresses(tenants, org, username, page), request)
+        """The user's addresses, by name (secrets in values redacted)."""
+        kinds = runtime.channels.address_kinds
+        return list_response(await services.list_addresses(tenants, kinds, org, username, page), request)
 
     @post("/{username:str}/address/", operation_id="createAddress", guards=WRITE, status_code=201)
     async def create_address(
-        self, request: Request[Any, Any, Any], org: FromPath[str], username: FromPath[str], tenants: Tenants
+        self,
+        request: Request[Any, Any, Any],
+        org: FromPath[str],
+        username: FromPath[str],
+        tenants: Tenants,
+        runtime: RuntimeDependency,
     ) -> AddressOut:
-        """Add an address; its kind is derived from the value (409 if the name is taken)."""
-        return await services.create_address(tenants, org, username, await read_body(request))
+        """Add an address; its kind is the one given or derived from the value, and checked (409 if the name is taken)."""
+        kinds = runtime.channels.address_kinds
+        return await services.create_address(tenants, kinds, org, username, await read_body(request))
 
     @get(
         "/{username:str}/assignments/", operation_id="listAssignments", guards=WRITE, response_headers=LINK_HEADER
@@ -104,9 +112,11 @@ class UserController(Controller):
         username: FromPath[str],
         page: RequestedPage,
         tenants: Tenants,
+        runtime: RuntimeDependency,
     ) -> Response[list[AssignmentOut]]:
         """The user's assignments (address on a channel)."""
-        return list_response(await assignments.list_assignments(tenants, org, username, page), request)
+        kinds = runtime.channels.address_kinds
+        return list_response(await assignments.list_assignments(tenants, kinds, org, username, page), request)
 
     @post("/{username:str}/assignments/", operation_id="createAssignment", guards=WRITE, status_code=201)
     async def create_assignment(
