@@ -130,7 +130,7 @@ def shown_url(service: NotifyBase, value: str) -> str:
     private = urlsplit(str(service.url(privacy=True)))
     given = {key for key, _ in parse_qsl(urlsplit(value.strip()).query, keep_blank_values=True)}
     query = [(key, item) for key, item in parse_qsl(private.query, keep_blank_values=True) if key in given]
-    return urlunsplit(private._replace(query=urlencode(query, safe="*.,:/@")))
+    return urlunsplit(private._replace(path=unquote(private.path), query=urlencode(query, safe="*.,:/@")))
 
 
 @functools.lru_cache(maxsize=4096)
