@@ -41,6 +41,8 @@ from clarion_plugins import (
     hookimpl,
 )
 
+INSTALL = "pip install 'clarion[apprise]'"
+
 try:
     from apprise import Apprise, AppriseAsset, NotifyFormat, PersistentStoreMode
     from apprise.manager_plugins import NotificationManager
@@ -48,13 +50,12 @@ try:
 except ImportError as exc:  # without the extra clarion[apprise]
     raise PluginUnavailable(
         f"the apprise channel needs the Apprise library ({exc})",
-        install="pip install 'clarion[apprise]'",
+        install=INSTALL,
         channel_types=("apprise",),
     ) from exc
 
 logger = logging.getLogger(__name__)
 
-INSTALL = "pip install 'clarion[apprise]'"
 MAX_THREADS = 64
 """Upper bound on one channel's send threads; the channel's `max_concurrency` is the usual bound."""
 MASK = "****"
@@ -118,6 +119,17 @@ def _near_misses(scheme: str) -> list[str]:
     if len(scheme) < _TYPO_MIN_LENGTH:
         return []
     return difflib.get_close_matches(scheme, sorted(known_schemes()), n=3, cutoff=_TYPO_CUTOFF)
+
+
+def service_schemes(service: NotifyBase) -> set[str]:
+    """The schemes of the service's URLs (`workflow`, `workflows` for a Teams workflow)."""
+    schemes: set[str] = set()
+    for protocols in (getattr(service, "protocol", None), getattr(service, "secure_protocol", None)):
+        if isinstance(protocols, str):
+            schemes.add(protocols.lower())
+        elif isinstance(protocols, tuple | list):
+            schemes.update(str(protocol).lower() for protocol in protocols)
+    return schemes
 
 
 def _service_name(scheme: str) -> str:
@@ -334,12 +346,13 @@ class AppriseChannel(Channel[AppriseOptions]):
         return TransientFailure(f"apprise_failed: {service.service_name} ({shown}): {scope.scrub(why)}")
 
     def _service(self, address: str) -> NotifyBase:
+        service = load_service(address)
         allowed = self.options.allowed_schemes
-        if allowed is not None and url_scheme(address) not in allowed:
+        # An https URL Apprise reads natively (a Teams workflow) counts as its service's schemes.
+        if allowed is not None and not ({url_scheme(address)} | service_schemes(service)) & set(allowed):
             raise AddressRejected(
                 f"scheme {url_scheme(address)!r} is not in this channel's allowed_schemes ({', '.join(allowed)})"
             )
-        service = load_service(address)
         # Apprise's per-request timeouts (4 s by default) become the channel's.
         service.socket_connect_timeout = service.socket_read_timeout = self.options.timeout_s
         return service

@@ -12,7 +12,14 @@ from urllib.parse import parse_qs
 import pytest
 from plugin_sinks import NtfySink, SmtpSink, WebhookSink, free_port
 
-from clarion_channels.apprise import AppriseAddress, AppriseChannel, SendScope, secret_fragments
+from clarion_channels.apprise import (
+    AppriseAddress,
+    AppriseChannel,
+    SendScope,
+    load_service,
+    secret_fragments,
+    service_schemes,
+)
 from clarion_plugins import (
     AddressKind,
     ChannelConfigError,
@@ -346,3 +353,20 @@ async def test_an_unexpected_error_is_a_transient_failure_without_secrets(
     assert isinstance(result, TransientFailure)
     assert result.reason.startswith("apprise_error: RuntimeError: cannot notify json://bot:****@")
     assert "hunter2-secret" not in result.reason
+
+
+def test_an_https_url_apprise_reads_natively_counts_as_its_service_schemes() -> None:
+    """A Teams workflow URL in its https form is a `workflows` URL to Apprise: `allowed_schemes = ["workflows"]` takes it."""
+    url = (
+        "https://prod-27.westus.logic.azure.com:443/workflows/2b3a1c9e8f1d4e2a9c7b6a5d4e3f2a1b/triggers/manual/paths/invoke"
+        "?api-version=2016-06-01&sp=%2Ftriggers%2Fmanual%2Frun&sv=1.0&sig=A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8S9t0U1v"
+    )
+    assert {"workflow", "workflows"} <= service_schemes(load_service(url))
+
+
+async def test_allowed_schemes_refuse_other_services(open_apprise) -> None:
+    channel = await open_apprise(allowed_schemes=["workflows"])
+    refused = await channel.send(outbound_message(address="tgram://123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw/1"))
+    assert refused == PermanentFailure(
+        "address_rejected: scheme 'tgram' is not in this channel's allowed_schemes (workflows)"
+    )
