@@ -6,9 +6,7 @@ import base64
 import binascii
 import hashlib
 import hmac
-import ipaddress
 import logging
-import re
 import socket
 import time
 from collections import Counter
@@ -24,6 +22,7 @@ from aiohttp.resolver import DefaultResolver
 from yarl import URL
 
 from clarion_channels.constraints import PositiveFloat, PositiveInt
+from clarion_channels.targets import TargetRefused, host_problem, non_public_reason
 from clarion_plugins import (
     Channel,
     Delivered,
@@ -40,11 +39,8 @@ SECRET_KEY_BYTES = (24, 64)
 """The key length Standard Webhooks asks for: 24 to 64 bytes (192 to 512 bits)."""
 PROVIDER_ID_HEADERS = ("x-request-id", "request-id")
 _MAX_DRAINED_RESPONSE_BYTES = 65536
-_NAT64_PREFIX = ipaddress.ip_network("64:ff9b::/96")
 _DEFER_MIN_S = 0.05
 _DEFER_MAX_S = 60.0
-_DNS_LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?")
-_NUMERIC_LABEL = re.compile(r"[0-9]+|0x[0-9a-f]*")
 
 
 class WebhookOptions(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -81,13 +77,6 @@ class StandardPayload(msgspec.Struct, kw_only=True, omit_defaults=True):
 
 class AddressRejected(ValueError):
     """The recipient URL is not one the channel may call."""
-
-
-class TargetRefused(OSError):
-    """A host name resolved to an address the channel may not call.
-
-    An OSError, so aiohttp reports it as a connection error whose `os_error` is this.
-    """
 
 
 class PublicAddressResolver(AbstractResolver):
@@ -249,66 +238,6 @@ def target_url(address: str, allow_private_targets: bool) -> URL:
     if not allow_private_targets and (why := non_public_reason(url.raw_host)):
         raise AddressRejected(f"{url.raw_host} is not a public address ({why})")
     return url
-
-
-def host_problem(host: str) -> str | None:
-    """Why `host` (a URL's host, IDNA-encoded) is refused as ambiguous, or None.
-
-    Accepted: a canonical dotted quad (`93.184.215.14`), an IPv6 literal, or a DNS
-    name. Refused: anything else that some parser reads as an IPv4 address
-    (`2130706433`, `127.1`, `0177.0.0.1`, `0x7f.1`: libc, aiohttp and Python
-    disagree about those, which is how a loopback target slips past a check),
-    names whose last label is numeric, and names that are not DNS syntax. Refused
-    whatever `allow_private_targets` says.
-    """
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        address = None
-    if isinstance(address, ipaddress.IPv6Address) or (address is not None and str(address) == host):
-        return None
-    name = host.lower().removesuffix(".")
-    labels = name.split(".")
-    if _looks_like_ipv4(name) or _NUMERIC_LABEL.fullmatch(labels[-1]):
-        return "is a numeric form of an IP address, not a dotted quad: write the address as a.b.c.d"
-    if len(name) > 253 or not all(_DNS_LABEL.fullmatch(label) for label in labels):
-        return "is not a DNS name or an IP address"
-    return None
-
-
-def _looks_like_ipv4(name: str) -> bool:
-    """True if the C library would read `name` as an IPv4 address (inet_aton's forms)."""
-    try:
-        socket.inet_aton(name)
-    except (OSError, ValueError):
-        return False
-    return True
-
-
-def non_public_reason(host: str) -> str | None:
-    """Why the IP address `host` is not a public target, or None; None also for a host name."""
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return None
-    if isinstance(address, ipaddress.IPv6Address):
-        embedded = address.ipv4_mapped or address.sixtofour or (address.teredo or (None, None))[1]
-        if embedded is None and address in _NAT64_PREFIX:
-            embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
-        if embedded is not None and (why := non_public_reason(str(embedded))):
-            return why
-    for why, refused in (
-        ("loopback", address.is_loopback),
-        ("unspecified", address.is_unspecified),
-        ("link-local", address.is_link_local),
-        ("multicast", address.is_multicast),
-        ("private", address.is_private),
-        ("reserved", address.is_reserved),
-        ("not globally routable", not address.is_global),
-    ):
-        if refused:
-            return why
-    return None
 
 
 def request_body(message: OutboundMessage) -> tuple[bytes, str]:

@@ -1,5 +1,6 @@
 """Clarion's public plugin API: everything a channel plugin imports."""
 
+from clarion_plugins.addresses import AddressKind
 from clarion_plugins.channel import Channel
 from clarion_plugins.hookspecs import hookimpl
 from clarion_plugins.manager import (
@@ -7,6 +8,8 @@ from clarion_plugins.manager import (
     PluginLoadError,
     PluginLoadFailure,
     PluginManager,
+    PluginUnavailable,
+    UnavailablePlugin,
 )
 from clarion_plugins.messages import (
     Delivered,
@@ -17,6 +20,7 @@ from clarion_plugins.messages import (
 )
 
 __all__ = [
+    "AddressKind",
     "Channel",
     "ChannelConfigError",
     "Delivered",
@@ -25,7 +29,9 @@ __all__ = [
     "PluginLoadError",
     "PluginLoadFailure",
     "PluginManager",
+    "PluginUnavailable",
     "SendResult",
     "TransientFailure",
+    "UnavailablePlugin",
     "hookimpl",
 ]

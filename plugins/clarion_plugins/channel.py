@@ -5,13 +5,16 @@ from __future__ import annotations
 import inspect
 import re
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar, Generic, TypeVar
+from collections.abc import Collection
+from typing import Any, ClassVar, Generic
 
 import msgspec
+from typing_extensions import TypeVar
 
+from clarion_plugins.addresses import BUILTIN_ADDRESS_KINDS
 from clarion_plugins.messages import OutboundMessage, SendResult
 
-ADDRESS_KINDS = frozenset({"email", "url", "phone", "other"})
+ADDRESS_KINDS = BUILTIN_ADDRESS_KINDS
 CAPABILITIES = frozenset({"subject", "text", "html", "attachments"})
 TYPE_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
@@ -20,7 +23,9 @@ class NoOptions(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """The options of a channel type that takes none."""
 
 
-OptionsT = TypeVar("OptionsT")
+# PEP 696 (typing_extensions until Python 3.13): with a default, a bare `Channel`, as in a plugin's
+# `register: Callable[[type[Channel]], None]`, means `Channel[Any]` and passes `mypy --strict`.
+OptionsT = TypeVar("OptionsT", default=Any)
 
 
 class Channel(ABC, Generic[OptionsT]):
@@ -36,7 +41,8 @@ class Channel(ABC, Generic[OptionsT]):
     options_type: ClassVar[type[msgspec.Struct]] = NoOptions
     """`[channels.NAME.options]` is decoded into this Struct."""
     address_kinds: ClassVar[frozenset[str]] = frozenset()
-    """Which address kinds ("email", "url", "phone", "other") this type can reach."""
+    """Which address kinds this type can reach: "email", "url", "phone", "other", or a kind a plugin
+    registered (`register_address_kinds`, e.g. "apprise")."""
     capabilities: ClassVar[frozenset[str]] = frozenset({"text"})
     """Which message parts it sends: "subject", "text", "html", "attachments"."""
     requires_template: ClassVar[bool] = True
@@ -75,8 +81,11 @@ class Channel(ABC, Generic[OptionsT]):
         return f"<{type(self).__name__} {self.name!r} type={self.type_name!r}>"
 
 
-def channel_class_problems(cls: Any) -> list[str]:
-    """What is wrong with a class offered as a channel type; empty if nothing."""
+def channel_class_problems(cls: Any, address_kinds: Collection[str] = ADDRESS_KINDS) -> list[str]:
+    """What is wrong with a class offered as a channel type; empty if nothing.
+
+    `address_kinds`: the kinds it may name (the built-in ones and those plugins registered).
+    """
     if not (isinstance(cls, type) and issubclass(cls, Channel)):
         return [f"{cls!r} is not a subclass of clarion_plugins.Channel"]
     problems = []
@@ -87,7 +96,7 @@ def channel_class_problems(cls: Any) -> list[str]:
         problems.append(f"abstract methods not implemented: {sorted(cls.__abstractmethods__)}")
     if not (isinstance(cls.options_type, type) and issubclass(cls.options_type, msgspec.Struct)):
         problems.append(f"options_type must be a msgspec.Struct subclass (got {cls.options_type!r})")
-    for attribute, known in (("address_kinds", ADDRESS_KINDS), ("capabilities", CAPABILITIES)):
+    for attribute, known in (("address_kinds", frozenset(address_kinds)), ("capabilities", CAPABILITIES)):
         value = getattr(cls, attribute)
         if not isinstance(value, frozenset) or not all(isinstance(item, str) for item in value):
             problems.append(f"{attribute} must be a frozenset of strings (got {value!r})")

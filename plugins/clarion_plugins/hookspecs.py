@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 import pluggy
 
+from clarion_plugins.addresses import AddressKind
 from clarion_plugins.channel import Channel
 
 PROJECT_NAME = "clarion"
@@ -27,4 +28,15 @@ def register_channel_types(register: Callable[[type[Channel]], None]) -> None:
     `Channel` subclass the plugin provides. Returns nothing; a class that is not
     a valid channel type, or whose `type_name` is already taken, makes the whole
     plugin fail to load.
+    """
+
+
+@hookspec
+def register_address_kinds(register: Callable[[AddressKind], None]) -> None:
+    """Register the address kinds the plugin adds (e.g. `apprise`, whose values are Apprise URLs).
+
+    Called once per plugin when plugins are loaded, before `register_channel_types`, so a
+    plugin's channel types (and those of plugins loaded after it) may name its kinds in
+    `address_kinds`. Call `register(kind)` once for each `AddressKind` instance. Returns
+    nothing; an invalid kind, or a name already taken, makes the whole plugin fail to load.
     """

@@ -14,6 +14,7 @@ import msgspec
 import pluggy
 
 from clarion_plugins import hookspecs
+from clarion_plugins.addresses import BUILTIN_ADDRESS_KINDS, AddressKind, address_kind_problems
 from clarion_plugins.channel import Channel, channel_class_problems
 
 logger = logging.getLogger(__name__)
@@ -31,6 +32,32 @@ class PluginLoadFailure(msgspec.Struct, kw_only=True, frozen=True):
     source: str
     """Where it came from: the module path, or "NAME (DIST VERSION)" for an entry point."""
     error: str
+
+
+class PluginUnavailable(Exception):
+    """Raise it while a plugin is imported when an optional dependency it needs is not installed.
+
+    The plugin is then listed as unavailable, with `install` (the command that makes it
+    available), instead of failing to load: it is not fatal, even with `strict`.
+    """
+
+    def __init__(self, reason: str, *, install: str, channel_types: Sequence[str] = ()) -> None:
+        super().__init__(f"{reason} (install it with: {install})")
+        self.reason = reason
+        self.install = install
+        self.channel_types = tuple(channel_types)
+
+
+class UnavailablePlugin(msgspec.Struct, kw_only=True, frozen=True):
+    """A plugin that is there but needs something installed first."""
+
+    name: str
+    source: str
+    reason: str
+    install: str
+    """The command that makes it available, e.g. "pip install 'clarion[apprise]'"."""
+    channel_types: tuple[str, ...] = ()
+    """The channel types it would provide."""
 
 
 class PluginLoadError(RuntimeError):
@@ -53,11 +80,20 @@ class InvalidChannelType(Exception):
     """A plugin registered something that cannot be a channel type."""
 
 
+class InvalidAddressKind(Exception):
+    """A plugin registered something that cannot be an address kind."""
+
+
+class UnknownHook(Exception):
+    """A plugin implements a hook that no hookspec names (a misspelt hook would never be called)."""
+
+
 class PluginManager:
     """Finds channel types: built-in modules first, then the `clarion` entry points.
 
     A plugin that fails to load is recorded in `failures` and logged; with
-    `strict=True`, `load()` raises `PluginLoadError` instead.
+    `strict=True`, `load()` raises `PluginLoadError` instead. A plugin that raises
+    `PluginUnavailable` on import is recorded in `unavailable`, never fatal.
     """
 
     def __init__(
@@ -76,7 +112,10 @@ class PluginManager:
         self.hooks.add_hookspecs(hookspecs)
         self.channel_types: dict[str, type[Channel]] = {}
         self.type_sources: dict[str, str] = {}
+        self.address_kinds: dict[str, AddressKind] = {}
+        """Address kinds plugins registered, by name (the built-in kinds are not in it)."""
         self.failures: list[PluginLoadFailure] = []
+        self.unavailable: list[UnavailablePlugin] = []
         self.plugins: list[PluginInfo] = []
 
     def load(self) -> None:
@@ -103,6 +142,12 @@ class PluginManager:
         """Build the channel `[channels.NAME]` of type `type_name`; raises `ChannelConfigError`."""
         channel_cls = self.channel_types.get(type_name)
         if channel_cls is None:
+            for plugin in self.unavailable:
+                if type_name in plugin.channel_types:
+                    raise ChannelConfigError(
+                        f"channels.{name}.type: channel type {type_name!r} is not available: {plugin.reason}"
+                        f" (install it with: {plugin.install})"
+                    )
             known = ", ".join(sorted(self.channel_types)) or "none"
             raise ChannelConfigError(
                 f"channels.{name}.type: unknown channel type {type_name!r} (known: {known})"
@@ -119,7 +164,19 @@ class PluginManager:
             if any(plugin is registered for registered in self.hooks.get_plugins()):
                 logger.debug("plugin %s (%s) is already registered", name, source)
                 return
-            channel_types = self._register(name, plugin)
+            address_kinds, channel_types = self._register(name, plugin)
+        except PluginUnavailable as exc:
+            self.unavailable.append(
+                UnavailablePlugin(
+                    name=name,
+                    source=source,
+                    reason=exc.reason,
+                    install=exc.install,
+                    channel_types=exc.channel_types,
+                )
+            )
+            logger.warning("plugin %s (%s) is not available: %s", name, source, exc)
+            return
         except Exception as exc:
             failure = PluginLoadFailure(name=name, source=source, error=f"{type(exc).__name__}: {exc}")
             self.failures.append(failure)
@@ -127,6 +184,8 @@ class PluginManager:
             if self._strict:
                 raise PluginLoadError(failure) from exc
             return
+        for kind in address_kinds:
+            self.address_kinds[kind.name] = kind
         for channel_cls in channel_types:
             self.channel_types[channel_cls.type_name] = channel_cls
             self.type_sources[channel_cls.type_name] = source
@@ -134,18 +193,29 @@ class PluginManager:
         self.plugins.append(PluginInfo(name=name, source=source, channel_types=type_names))
         logger.info("plugin %s (%s) loaded: channel types %s", name, source, ", ".join(type_names) or "none")
 
-    def _register(self, name: str, plugin: object) -> list[type[Channel]]:
-        """Register `plugin` with pluggy and collect its channel types; all or nothing."""
+    def _register(self, name: str, plugin: object) -> tuple[list[AddressKind], list[type[Channel]]]:
+        """Register `plugin` with pluggy and collect its address kinds and channel types; all or nothing."""
         self.hooks.register(plugin, name=name)
         try:
-            offered: list[type[Channel]] = []
+            # A hook implementation whose name no hookspec has (`register_channel_type`) would
+            # never be called: the plugin would load and do nothing.
+            try:
+                self.hooks.check_pending()
+            except pluggy.PluginValidationError as exc:
+                known = ", ".join(sorted(n for n, caller in vars(self.hooks.hook).items() if caller.has_spec()))
+                raise UnknownHook(f"{exc} (known hooks: {known})") from None
             others = [other for other in self.hooks.get_plugins() if other is not plugin]
+            kinds: list[AddressKind] = []
+            self.hooks.subset_hook_caller("register_address_kinds", remove_plugins=others)(register=kinds.append)
+            self._check_address_kinds(kinds)
+            offered: list[type[Channel]] = []
             self.hooks.subset_hook_caller("register_channel_types", remove_plugins=others)(
                 register=offered.append
             )
+            reachable = BUILTIN_ADDRESS_KINDS | set(self.address_kinds) | {kind.name for kind in kinds}
             seen: set[str] = set()
             for channel_cls in offered:
-                if problems := channel_class_problems(channel_cls):
+                if problems := channel_class_problems(channel_cls, reachable):
                     raise InvalidChannelType(f"{channel_cls!r}: {'; '.join(problems)}")
                 type_name = channel_cls.type_name
                 if type_name in self.channel_types or type_name in seen:
@@ -157,7 +227,16 @@ class PluginManager:
         except BaseException:
             self.hooks.unregister(plugin)
             raise
-        return offered
+        return kinds, offered
+
+    def _check_address_kinds(self, kinds: list[AddressKind]) -> None:
+        seen: set[str] = set()
+        for kind in kinds:
+            if problems := address_kind_problems(kind):
+                raise InvalidAddressKind(f"{kind!r}: {'; '.join(problems)}")
+            if kind.name in self.address_kinds or kind.name in seen:
+                raise InvalidAddressKind(f"address kind {kind.name!r} is already registered")
+            seen.add(kind.name)
 
 
 def describe_entry_point(entry_point: importlib.metadata.EntryPoint) -> str:

@@ -34,6 +34,7 @@ from typing import Any
 import msgspec
 import pytest
 
+from clarion_plugins.addresses import AddressKind, address_kind_problems
 from clarion_plugins.channel import ADDRESS_KINDS, CAPABILITIES, Channel, channel_class_problems
 from clarion_plugins.manager import decode_channel_options
 from clarion_plugins.messages import (
@@ -69,8 +70,9 @@ class ChannelContract:
 
     Fixtures to provide: `channel_cls` (the Channel subclass), `reachable_message`
     (an `OutboundMessage` the channel can deliver). Optional: `channel_options`
-    (the `[channels.NAME.options]` mapping; default `{}`) and
-    `unreachable_message` (one it cannot deliver; default None skips that test).
+    (the `[channels.NAME.options]` mapping; default `{}`),
+    `unreachable_message` (one it cannot deliver; default None skips that test) and
+    `address_kinds` (the `AddressKind`s the plugin registers; default none).
     """
 
     concurrent_sends = 5
@@ -84,16 +86,32 @@ class ChannelContract:
         return None
 
     @pytest.fixture
+    def address_kinds(self) -> list[AddressKind]:
+        return []
+
+    @pytest.fixture
     def channel(self, channel_cls: type[Channel], channel_options: Mapping[str, Any]) -> Channel:
         options = decode_channel_options(CONTRACT_CHANNEL_NAME, channel_cls, channel_options)
         return channel_cls(CONTRACT_CHANNEL_NAME, options)
 
-    def test_class_attributes_are_valid(self, channel_cls: type[Channel]) -> None:
-        problems = channel_class_problems(channel_cls)
+    def test_class_attributes_are_valid(self, channel_cls: type[Channel], address_kinds: list[AddressKind]) -> None:
+        reachable = ADDRESS_KINDS | {kind.name for kind in address_kinds}
+        problems = channel_class_problems(channel_cls, reachable)
         assert not problems, "; ".join(problems)
         assert isinstance(channel_cls.type_name, str) and channel_cls.type_name
-        assert channel_cls.address_kinds <= ADDRESS_KINDS
+        assert channel_cls.address_kinds <= reachable
         assert channel_cls.capabilities <= CAPABILITIES
+
+    def test_address_kinds_are_valid_and_take_the_reachable_address(
+        self, address_kinds: list[AddressKind], reachable_message: OutboundMessage
+    ) -> None:
+        for kind in address_kinds:
+            problems = address_kind_problems(kind)
+            assert not problems, "; ".join(problems)
+            assert isinstance(kind.redact(reachable_message.address), str)
+        taking = [kind for kind in address_kinds if kind.recognises(reachable_message.address)]
+        for kind in taking:
+            kind.check(reachable_message.address)
 
     def test_options_type_is_a_struct_that_forbids_unknown_fields(self, channel_cls: type[Channel]) -> None:
         assert issubclass(channel_cls.options_type, msgspec.Struct)

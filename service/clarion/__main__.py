@@ -122,13 +122,15 @@ def _channel_kinds(settings: Settings) -> dict[str, frozenset[str]]:
 def _apply(settings: Settings, args: argparse.Namespace) -> int:
     from clarion.catalog.services import apply_catalog
     from clarion.catalog.validation import read_catalog
+    from clarion.channels.addresses import AddressKinds
     from clarion.channels.registry import channel_address_kinds, channel_secret_checks, load_plugins
 
     manager = load_plugins(settings.plugins)
     kinds, secret_checks = channel_address_kinds(settings, manager), channel_secret_checks(settings, manager)
+    address_kinds = AddressKinds(manager.address_kinds)
     try:
         catalog = read_catalog(args.file)
-        result = asyncio.run(_with_engine(settings, apply_catalog(catalog, kinds, secret_checks)))
+        result = asyncio.run(_with_engine(settings, apply_catalog(catalog, kinds, secret_checks, address_kinds)))
     except ClarionError as exc:
         raise ClarionCliError(f"{args.file}: {exc.detail}") from exc
     for key in result.revoked_keys:
@@ -166,16 +168,22 @@ def _channels(settings: Settings, args: argparse.Namespace) -> int:
                 {
                     "channels": msgspec.to_builtins(channels),
                     "failures": msgspec.to_builtins(manager.failures),
+                    "unavailable": msgspec.to_builtins(manager.unavailable),
                 }
             )
         )
         return 0
     print(f"{'CHANNEL':<20} {'TYPE':<12} {'ENABLED':<8} PLUGIN")
     for channel in channels:
-        plugin = channel.plugin or "(unknown type: no plugin provides it)"
+        plugin = channel.plugin or (
+            f"(not installed: {channel.install})" if channel.install else "(unknown type: no plugin provides it)"
+        )
         print(f"{channel.name:<20} {channel.type:<12} {'yes' if channel.enabled else 'no':<8} {plugin}")
     for failure in manager.failures:
         print(f"plugin {failure.name} failed to load: {failure.error}")
+    for unavailable in manager.unavailable:
+        types = ", ".join(unavailable.channel_types) or "its channel types"
+        print(f"plugin {unavailable.name} is unavailable ({types}): {unavailable.reason}; install it with: {unavailable.install}")
     return 0
 
 

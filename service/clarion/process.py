@@ -73,6 +73,8 @@ async def open_runtime(settings: Settings, *, dispatcher: bool) -> AsyncIterator
     plugins = load_plugins(settings.plugins)
     for failure in plugins.failures:
         logger.error("plugin %s failed to load: %s", failure.name, failure.error)
+    for unavailable in plugins.unavailable:
+        logger.info("plugin %s is unavailable: %s (install it with: %s)", unavailable.name, unavailable.reason, unavailable.install)
     async with running_engine(settings.database) as engine:
         channels = ChannelSet(plugins)
         await channels.apply(settings.channels)

@@ -11,6 +11,7 @@ Name = Annotated[str, Meta(min_length=1, max_length=255)]
 Username = Annotated[str, Meta(min_length=1, max_length=150, pattern=r"^[\w.@+-]+$")]
 AddressName = Annotated[str, Meta(min_length=1, max_length=100)]
 AddressValue = Annotated[str, Meta(min_length=1, max_length=2048)]
+AddressKindName = Annotated[str, Meta(min_length=1, max_length=16)]
 ChannelName = Annotated[str, Meta(min_length=1, max_length=63)]
 JsonObject = dict[str, Any]
 

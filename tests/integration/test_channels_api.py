@@ -47,7 +47,33 @@ async def test_plugins_for_admin_keys_only(api: Api) -> None:
     types = {t["type"]: t for t in body["channel_types"]}
     assert types["email"]["address_kinds"] == ["email"] and types["email"]["requires_template"] is True
     assert types["webhook"]["address_kinds"] == ["url"] and types["webhook"]["requires_template"] is False
-    assert body["failures"] == []
+    assert types["apprise"]["address_kinds"] == ["apprise"] and types["apprise"]["plugin"] == "clarion_channels.apprise"
+    assert body["failures"] == [] and body["unavailable"] == []
     denied = await api.get("/api/plugins/", key="org-everyday")
     assert denied.status_code == 403 and "admin" in denied.json()["detail"]
     assert (await api.client.get("/api/plugins/")).status_code == 401
+
+
+async def test_plugins_lists_the_apprise_type_as_unavailable_without_the_extra(
+    api_settings, monkeypatch  # type: ignore[no-untyped-def]
+) -> None:
+    """With Apprise not importable (as without `clarion[apprise]`), `/api/plugins/` says how to install it."""
+    import sys
+
+    import httpx
+
+    from clarion.http.app import create_app
+    from events_api_support import app_running, seed
+
+    monkeypatch.delitem(sys.modules, "clarion_channels.apprise", raising=False)
+    monkeypatch.setitem(sys.modules, "apprise", None)
+    app = create_app(api_settings)
+    async with app_running(app):
+        tokens = await seed()
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://clarion.test") as client:
+            body = (await client.get("/api/plugins/", headers={"Authorization": f"Key {tokens['acme/org-all']}"})).json()
+    assert body["failures"] == [] and "apprise" not in {t["type"] for t in body["channel_types"]}
+    (unavailable,) = body["unavailable"]
+    assert unavailable["name"] == "clarion_channels.apprise" and unavailable["channel_types"] == ["apprise"]
+    assert unavailable["install"] == "pip install 'clarion[apprise]'"
+    assert unavailable["reason"].startswith("the apprise channel needs the Apprise library")

@@ -201,6 +201,33 @@ def test_channels_lists_type_state_and_plugin(run, tmp_path: Path) -> None:  # t
     assert "webhook" in text and "no" in text
 
 
+def test_channels_lists_the_apprise_type_as_unavailable_without_the_extra(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """With Apprise not importable (as without `clarion[apprise]`), the type is listed with its install command."""
+    shadow = tmp_path / "no-apprise"
+    (shadow / "apprise").mkdir(parents=True)
+    (shadow / "apprise" / "__init__.py").write_text("raise ImportError(\"No module named 'apprise'\")\n")
+    config = tmp_path / "chat.toml"
+    config.write_text(BASE_CONFIG + '\n[channels.chat]\ntype = "apprise"\nenabled = true\n')
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(shadow), os.environ.get("PYTHONPATH")]))}
+    result = subprocess.run(
+        clarion_command("--config", str(config), "channels"), env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert "chat                 apprise      yes      (not installed: pip install 'clarion[apprise]')" in result.stdout
+    assert "plugin clarion_channels.apprise is unavailable (apprise): the apprise channel needs the Apprise library" in result.stdout
+    assert "install it with: pip install 'clarion[apprise]'" in result.stdout
+    listing = json.loads(
+        subprocess.run(
+            clarion_command("--config", str(config), "channels", "--json"), env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120, check=True
+        ).stdout
+    )
+    assert listing["failures"] == []
+    assert [(item["name"], item["install"], item["channel_types"]) for item in listing["unavailable"]] == [
+        ("clarion_channels.apprise", "pip install 'clarion[apprise]'", ["apprise"])
+    ]
+    assert {channel["name"]: channel["install"] for channel in listing["channels"]}["chat"] == "pip install 'clarion[apprise]'"
+
+
 @pytest.mark.parametrize("log_format", ["json", "text"])
 def test_serve_logs_in_the_configured_format(tmp_path: Path, database_url: str, log_format: str) -> None:
     import httpx

@@ -187,7 +187,8 @@ async def test_address_errors(members: MembersApi) -> None:
     duplicate = await members.post(f"{U}/alice/address/", json={"name": "email", "value": "x@example.com"})
     assert duplicate.status_code == 409 and duplicate.json()["detail"].startswith("name:")
     for body, field in [({"name": "x"}, "value"), ({"value": "v"}, "name"), ({"name": "", "value": "v"}, "name"),
-                        ({"name": "x", "value": "v", "kind": "email"}, "kind")]:
+                        ({"name": "x", "value": "v", "kind": "fax"}, "kind"), ({"name": "x", "value": "v", "kind": "email"}, "value"),
+                        ({"name": "x", "value": "tgarm://123:abc/1", "kind": "apprise"}, "value"), ({"name": "x", "value": "v", "kind": 3}, "kind")]:
         response = await members.post(f"{U}/alice/address/", json=body)
         assert response.status_code == 400 and response.json()["detail"].startswith(f"{field}:"), (body, response.text)
 

@@ -12,7 +12,7 @@ from plugin_sinks import SmtpSink, WebhookSink
 
 from clarion_plugins import Channel, PluginManager
 
-BUILTIN_PLUGINS = ("clarion_channels.email", "clarion_channels.webhook")
+BUILTIN_PLUGINS = ("clarion_channels.email", "clarion_channels.webhook", "clarion_channels.apprise")
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import email
 import email.policy
 import socket
@@ -197,3 +198,53 @@ class WebhookSink:
         await response.write(b"ok")
         await self.release_slow.wait()
         return response
+
+
+@dataclass
+class NtfyMessage:
+    topic: str
+    title: str | None
+    message: str | None
+    authorization: str | None
+
+
+class NtfySink:
+    """An aiohttp server on 127.0.0.1 speaking ntfy's publish protocol (what `ntfy://host/topic` sends).
+
+    `POST /` takes a JSON message `{"topic", "message", "title", …}` and answers like ntfy.sh:
+    `{"id", "time", "event": "message", "topic", …}`. With `password` set, a request without
+    Basic auth for `user:password` is refused as ntfy refuses it: 403 and `{"code": 40301, "error"}`.
+    """
+
+    def __init__(self, user: str = "clarion", password: str | None = None) -> None:
+        self.received: list[NtfyMessage] = []
+        self.user = user
+        self.password = password
+        app = web.Application()
+        app.router.add_post("/", self.publish)
+        self.server = TestServer(app, host="127.0.0.1")
+
+    async def start(self) -> None:
+        await self.server.start_server()
+
+    async def close(self) -> None:
+        await self.server.close()
+
+    @property
+    def port(self) -> int:
+        assert self.server.port is not None
+        return self.server.port
+
+    async def publish(self, request: web.Request) -> web.Response:
+        authorization = request.headers.get("authorization")
+        if self.password is not None:
+            expected = "Basic " + base64.b64encode(f"{self.user}:{self.password}".encode()).decode()
+            if authorization != expected:
+                return web.json_response({"code": 40301, "http": 403, "error": "forbidden"}, status=403)
+        payload = await request.json()
+        self.received.append(
+            NtfyMessage(payload["topic"], payload.get("title"), payload.get("message"), authorization)
+        )
+        return web.json_response(
+            {"id": f"n{len(self.received)}", "time": 1, "event": "message", "topic": payload["topic"]}
+        )

@@ -31,6 +31,9 @@ SERVICE_PUBLIC_NAMES = [
     "ChannelConfigError",
     "PluginLoadFailure",
     "PluginLoadError",
+    "AddressKind",
+    "PluginUnavailable",
+    "UnavailablePlugin",
 ]
 
 

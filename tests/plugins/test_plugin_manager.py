@@ -12,7 +12,7 @@ import pytest
 
 from clarion_channels.email import EmailChannel, EmailOptions
 from clarion_plugins import ChannelConfigError, PluginLoadError, PluginLoadFailure, PluginManager
-from clarion_plugins.manager import PluginInfo
+from clarion_plugins.manager import PluginInfo, UnavailablePlugin
 
 pytestmark = pytest.mark.no_db
 
@@ -78,6 +78,47 @@ BROKEN_PLUGINS = {
         @hookimpl
         def register_channel_types(register):
             register(OtherEmail)
+    """,
+    "misspelt_hook": """
+        from clarion_plugins import Channel, Delivered, hookimpl
+
+        class Quiet(Channel):
+            type_name = "quiet"
+            address_kinds = frozenset({"other"})
+
+            async def send(self, message):
+                return Delivered()
+
+        @hookimpl
+        def register_channel_type(register):
+            register(Quiet)
+    """,
+    "unknown_kind": """
+        from clarion_plugins import Channel, Delivered, hookimpl
+
+        class Pigeon(Channel):
+            type_name = "pigeon"
+            address_kinds = frozenset({"loft"})
+
+            async def send(self, message):
+                return Delivered()
+
+        @hookimpl
+        def register_channel_types(register):
+            register(Pigeon)
+    """,
+    "builtin_kind": """
+        from clarion_plugins import AddressKind, hookimpl
+
+        class Mailbox(AddressKind):
+            name = "email"
+
+            def check(self, value):
+                pass
+
+        @hookimpl
+        def register_address_kinds(register):
+            register(Mailbox())
     """,
     "half_valid": """
         from clarion_plugins import Channel, Delivered, hookimpl
@@ -202,6 +243,10 @@ def test_broken_plugins_are_recorded_and_the_rest_load(
         in failures["takes_email"].error
     )
     assert "abstract methods not implemented: ['send']" in failures["half_valid"].error
+    assert failures["misspelt_hook"].error.startswith("UnknownHook: unknown hook 'register_channel_type' in plugin")
+    assert "(known hooks: register_address_kinds, register_channel_types)" in failures["misspelt_hook"].error
+    assert "address_kinds has unknown values ['loft']" in failures["unknown_kind"].error
+    assert "address kind 'email' is built in" in failures["builtin_kind"].error
     # A plugin is registered whole or not at all.
     assert "fine" not in manager.channel_types
     assert manager.channel_types["email"] is EmailChannel
@@ -281,7 +326,7 @@ def test_unknown_type_names_the_known_ones(builtin_plugins: PluginManager) -> No
         builtin_plugins.create_channel("pager", "pagerduty", {})
 
     assert (
-        str(raised.value) == "channels.pager.type: unknown channel type 'pagerduty' (known: email, webhook)"
+        str(raised.value) == "channels.pager.type: unknown channel type 'pagerduty' (known: apprise, email, webhook)"
     )
 
 
@@ -329,3 +374,111 @@ def test_an_exception_in_the_channel_constructor_is_a_config_error(plugin_site: 
 
     with pytest.raises(ChannelConfigError, match=r"^channels\.f: ValueError: needs a licence key$"):
         manager.create_channel("f", "fussy", None)
+
+
+def test_strict_mode_refuses_a_misspelt_hook(plugin_site: PluginSite) -> None:
+    plugin_site.install("clarion-typo", "0.1", {"misspelt_hook": BROKEN_PLUGINS["misspelt_hook"]})
+
+    with pytest.raises(PluginLoadError, match="unknown hook 'register_channel_type'"):
+        PluginManager(builtins=BUILTINS, strict=True).load()
+
+
+LOFT_PLUGIN = """
+    from clarion_plugins import AddressKind, hookimpl
+
+    class Loft(AddressKind):
+        name = "loft"
+
+        def recognises(self, value):
+            return value.startswith("loft:")
+
+        def check(self, value):
+            if not value.removeprefix("loft:").isdigit():
+                raise ValueError("a loft number is digits")
+
+    @hookimpl
+    def register_address_kinds(register):
+        register(Loft())
+"""
+
+PIGEON_PLUGIN = BROKEN_PLUGINS["unknown_kind"]
+
+
+def test_a_plugin_adds_an_address_kind_that_later_channel_types_may_reach(plugin_site: PluginSite) -> None:
+    plugin_site.install("clarion-loft", "0.1", {"a_loft": LOFT_PLUGIN, "b_pigeon": PIGEON_PLUGIN})
+
+    manager = PluginManager(builtins=BUILTINS)
+    manager.load()
+
+    assert manager.failures == []
+    assert set(manager.address_kinds) == {"loft"}
+    assert manager.channel_types["pigeon"].address_kinds == frozenset({"loft"})
+    with pytest.raises(ValueError, match="a loft number is digits"):
+        manager.address_kinds["loft"].check("loft:x")
+
+
+def test_an_address_kind_is_registered_once(plugin_site: PluginSite) -> None:
+    plugin_site.install("clarion-lofts", "0.1", {"a_loft": LOFT_PLUGIN, "b_loft": LOFT_PLUGIN})
+
+    manager = PluginManager(builtins=BUILTINS)
+    manager.load()
+
+    assert [failure.name for failure in manager.failures] == ["b_loft"]
+    assert "address kind 'loft' is already registered" in manager.failures[0].error
+
+
+UNAVAILABLE_PLUGIN = """
+    from clarion_plugins import PluginUnavailable
+
+    try:
+        import clarion_no_such_sdk
+    except ImportError as exc:
+        raise PluginUnavailable(
+            "the pager channel needs the Pager SDK", install="pip install 'clarion-pager[sdk]'", channel_types=("pager",)
+        ) from exc
+"""
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_a_plugin_missing_an_optional_dependency_is_unavailable_not_failed(
+    plugin_site: PluginSite, strict: bool
+) -> None:
+    plugin_site.install("clarion-pager", "0.3", {"pager": UNAVAILABLE_PLUGIN})
+
+    manager = PluginManager(builtins=BUILTINS, strict=strict)
+    manager.load()
+
+    assert manager.failures == []
+    assert manager.unavailable == [
+        UnavailablePlugin(
+            name="pager",
+            source="pager (clarion-pager 0.3)",
+            reason="the pager channel needs the Pager SDK",
+            install="pip install 'clarion-pager[sdk]'",
+            channel_types=("pager",),
+        )
+    ]
+    with pytest.raises(ChannelConfigError) as refused:
+        manager.create_channel("oncall", "pager", {})
+    assert str(refused.value) == (
+        "channels.oncall.type: channel type 'pager' is not available: the pager channel needs the Pager SDK"
+        " (install it with: pip install 'clarion-pager[sdk]')"
+    )
+
+
+def test_the_apprise_channel_is_unavailable_without_apprise(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delitem(sys.modules, "clarion_channels.apprise", raising=False)
+    for name in [name for name in sys.modules if name == "apprise" or name.startswith("apprise.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "apprise", None)  # what `import apprise` finds without the extra
+
+    manager = PluginManager(builtins=(*BUILTINS, "clarion_channels.apprise"), entry_points=False)
+    manager.load()
+
+    assert manager.failures == [] and set(manager.channel_types) == {"email", "webhook"}
+    (unavailable,) = manager.unavailable
+    assert (unavailable.name, unavailable.install, unavailable.channel_types) == (
+        "clarion_channels.apprise",
+        "pip install 'clarion[apprise]'",
+        ("apprise",),
+    )

@@ -16,14 +16,8 @@ import socket
 
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from clarion_channels.webhook import (
-    PublicAddressResolver,
-    TargetRefused,
-    WebhookChannel,
-    host_problem,
-    non_public_reason,
-    retry_after_seconds,
-)
+from clarion_channels.targets import TargetRefused, host_problem, non_public_reason
+from clarion_channels.webhook import PublicAddressResolver, WebhookChannel, retry_after_seconds
 from clarion_plugins import ChannelConfigError, Delivered, PermanentFailure, PluginManager, TransientFailure
 from clarion_plugins.testing import outbound_message
 

@@ -2,7 +2,7 @@ import pytest
 
 from clarion.auth.tokens import hash_token, new_token
 from clarion.ids import new_id
-from clarion.users.addresses import address_kind
+from clarion.channels.addresses import address_kind
 
 pytestmark = pytest.mark.no_db
 

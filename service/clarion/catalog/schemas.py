@@ -5,6 +5,7 @@ from datetime import datetime
 import msgspec
 
 from clarion.schemas import (
+    AddressKindName,
     AddressName,
     AddressValue,
     ChannelName,
@@ -15,12 +16,14 @@ from clarion.schemas import (
     Username,
     check_utc_representable,
 )
-from clarion.users.addresses import check_email
+from clarion.channels.addresses import check_email
 
 
 class CatalogAddress(Request):
     name: AddressName
     value: AddressValue
+    kind: AddressKindName | None = None
+    """Default: derived from the value, as over the API."""
 
 
 class CatalogAssignment(Request):

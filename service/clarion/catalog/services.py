@@ -16,13 +16,13 @@ from clarion.catalog.schemas import (
     CatalogOrganization,
     CatalogTemplate,
 )
-from clarion.catalog.validation import SecretCheck, validate_catalog
+from clarion.catalog.validation import CatalogAddressKinds, SecretCheck, validate_catalog
+from clarion.channels.addresses import AddressKinds
 from clarion.db.engine import write_transaction
 from clarion.distribution.tables import DistributionList, DistributionListMember
 from clarion.events.tables import Event
 from clarion.notifications.tables import Notification, Subscription, Template
 from clarion.organizations.tables import Application, Organization, Project
-from clarion.users.addresses import address_kind
 from clarion.users.tables import Address, Assignment, User
 
 
@@ -30,13 +30,14 @@ async def apply_catalog(
     catalog: Catalog,
     channel_kinds: Mapping[str, frozenset[str]],
     secret_checks: Mapping[str, SecretCheck] | None = None,
+    address_kinds: AddressKinds | None = None,
 ) -> ApplyResult:
     """Create or update everything in `catalog` in one transaction; returns tokens of created keys."""
-    validate_catalog(catalog, channel_kinds, secret_checks)
+    kinds = validate_catalog(catalog, channel_kinds, secret_checks, address_kinds)
     result = ApplyResult()
     async with write_transaction():
         for org in catalog.organizations:
-            await _apply_organization(org, result)
+            await _apply_organization(org, result, kinds)
     return result
 
 
@@ -70,10 +71,9 @@ def _stored(value: Any) -> Any:
     return value
 
 
-async def _apply_organization(org: CatalogOrganization, result: ApplyResult) -> None:
+async def _apply_organization(org: CatalogOrganization, result: ApplyResult, kinds: CatalogAddressKinds) -> None:
     org_id = await _upsert(Organization, {"slug": org.slug}, {"name": org.name})
     address_ids: dict[tuple[str, str], int] = {}
-    kinds: dict[tuple[str, str], str] = {}
     for user in org.users:
         user_id = await _upsert(
             User,
@@ -87,11 +87,10 @@ async def _apply_organization(org: CatalogOrganization, result: ApplyResult) -> 
             },
         )
         for address in user.addresses:
-            kind = address_kind(address.value)
+            kind = kinds[org.slug, user.username, address.name]
             address_ids[user.username, address.name] = await _upsert(
                 Address, {"user": user_id, "name": address.name}, {"value": address.value, "kind": kind}
             )
-            kinds[user.username, address.name] = kind
         for assignment in user.assignments:
             await _upsert(
                 Assignment,

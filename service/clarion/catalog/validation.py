@@ -15,8 +15,8 @@ from clarion_plugins.manager import name_validation_error
 
 from clarion.auth.grants import ALL_GRANTS
 from clarion.catalog.schemas import Catalog, CatalogMember, CatalogOrganization, CatalogTemplate, CatalogUser
+from clarion.channels.addresses import AddressKindError, AddressKinds
 from clarion.errors import BadRequest
-from clarion.users.addresses import address_kind
 
 
 class CatalogError(BadRequest):
@@ -52,22 +52,30 @@ def decode_catalog(raw: Any) -> Catalog:
 SecretCheck = Callable[[str], None]
 """Raises ValueError saying what is wrong with an assignment secret (a channel type's `check_secret`)."""
 
+CatalogAddressKinds = dict[tuple[str, str, str], str]
+"""(organization slug, username, address name) → the address's kind."""
+
 
 def validate_catalog(
     catalog: Catalog,
     channel_kinds: Mapping[str, frozenset[str]],
     secret_checks: Mapping[str, SecretCheck] | None = None,
-) -> None:
-    """Checks that need no database: references inside each organization, grants, channels, secrets.
+    address_kinds: AddressKinds | None = None,
+) -> CatalogAddressKinds:
+    """Checks that need no database: references inside each organization, grants, channels, secrets,
+    addresses; returns every address's kind.
 
     `secret_checks`: channel name → its type's secret check (channels without one accept any secret).
+    `address_kinds`: the process's address kinds (default: the built-in ones only).
     """
     seen_orgs: set[str] = set()
+    kinds: CatalogAddressKinds = {}
     for o, org in enumerate(catalog.organizations):
         where = f"organizations[{o}]"
         _unique(seen_orgs, org.slug, f"{where}.slug")
         users = {user.username: user for user in org.users}
-        _check_users(org, where, channel_kinds, secret_checks or {})
+        org_kinds = _check_users(org, where, channel_kinds, secret_checks or {}, address_kinds or AddressKinds({}))
+        kinds.update({(org.slug, *key): kind for key, kind in org_kinds.items()})
         projects = {project.slug: project for project in org.projects}
         seen: set[str] = set()
         for p, project in enumerate(org.projects):
@@ -80,7 +88,7 @@ def validate_catalog(
                 if dl.application is not None and dl.application not in apps:
                     raise CatalogError(f"{dwhere}.application: unknown application {dl.application!r}")
                 for m, member in enumerate(dl.members):
-                    _check_member(member, users, channel_kinds, f"{dwhere}.members[{m}]")
+                    _check_member(member, users, org_kinds, channel_kinds, f"{dwhere}.members[{m}]")
             seen_apps: set[str] = set()
             for a, app in enumerate(project.applications):
                 awhere = f"{pwhere}.applications[{a}]"
@@ -103,7 +111,7 @@ def validate_catalog(
                             _check_channel(channel, channel_kinds, f"{nwhere}.channels[{c}]")
                         _check_templates(notification.templates, channel_kinds, f"{nwhere}.templates")
                         for s, member in enumerate(notification.subscribers):
-                            _check_member(member, users, channel_kinds, f"{nwhere}.subscribers[{s}]")
+                            _check_member(member, users, org_kinds, channel_kinds, f"{nwhere}.subscribers[{s}]")
         seen_keys: set[str] = set()
         for k, key in enumerate(org.api_keys):
             kwhere = f"{where}.api_keys[{k}]"
@@ -120,6 +128,7 @@ def validate_catalog(
                     app.slug for app in projects[key.project].applications
                 }:
                     raise CatalogError(f"{kwhere}.application: unknown application {key.application!r}")
+    return kinds
 
 
 def _unique(seen: set[str], value: str, where: str) -> None:
@@ -133,49 +142,58 @@ def _check_users(
     where: str,
     channel_kinds: Mapping[str, frozenset[str]],
     secret_checks: Mapping[str, SecretCheck],
-) -> None:
+    address_kinds: AddressKinds,
+) -> dict[tuple[str, str], str]:
+    """Checks the users and their addresses and assignments; returns (username, address name) → kind."""
     seen: set[str] = set()
+    kinds: dict[tuple[str, str], str] = {}
     for u, user in enumerate(org.users):
         uwhere = f"{where}.users[{u}]"
         _unique(seen, user.username, f"{uwhere}.username")
         names: set[str] = set()
         for a, address in enumerate(user.addresses):
             _unique(names, address.name, f"{uwhere}.addresses[{a}].name")
+            try:
+                kinds[user.username, address.name] = address_kinds.kind_of(address.value, address.kind)
+            except AddressKindError as exc:
+                raise CatalogError(exc.at(f"{uwhere}.addresses[{a}]")) from None
         for s, assignment in enumerate(user.assignments):
             swhere = f"{uwhere}.assignments[{s}]"
-            _check_assignment(user, assignment.address, assignment.channel, channel_kinds, swhere)
+            _check_assignment(user, assignment.address, assignment.channel, kinds, channel_kinds, swhere)
             check = secret_checks.get(assignment.channel)
             if assignment.secret is not None and check is not None:
                 try:
                     check(assignment.secret)
                 except ValueError as exc:
                     raise CatalogError(f"{swhere}.secret: {exc}") from None
+    return kinds
 
 
 def _check_member(
     member: CatalogMember,
     users: Mapping[str, CatalogUser],
+    address_kinds: Mapping[tuple[str, str], str],
     channel_kinds: Mapping[str, frozenset[str]],
     where: str,
 ) -> None:
     user = users.get(member.user)
     if user is None:
         raise CatalogError(f"{where}.user: unknown user {member.user!r} (list the user under users)")
-    _check_assignment(user, member.address, member.channel, channel_kinds, where)
+    _check_assignment(user, member.address, member.channel, address_kinds, channel_kinds, where)
 
 
 def _check_assignment(
     user: CatalogUser,
     address_name: str,
     channel: str,
+    address_kinds: Mapping[tuple[str, str], str],
     channel_kinds: Mapping[str, frozenset[str]],
     where: str,
 ) -> None:
-    address = next((a for a in user.addresses if a.name == address_name), None)
-    if address is None:
+    kind = address_kinds.get((user.username, address_name))
+    if kind is None:
         raise CatalogError(f"{where}.address: user {user.username!r} has no address {address_name!r}")
     _check_channel(channel, channel_kinds, f"{where}.channel")
-    kind = address_kind(address.value)
     if kind not in channel_kinds[channel]:
         raise CatalogError(
             f"{where}.channel: channel {channel!r} cannot reach a {kind} address"

@@ -8,7 +8,7 @@ from clarion_plugins import Channel, ChannelConfigError, PluginManager
 from clarion.settings import ChannelSettings, PluginSettings, Settings
 
 # Built-in channels are plugins like any other, named by module path (never imported here).
-BUILTIN_PLUGINS = ("clarion_channels.email", "clarion_channels.webhook")
+BUILTIN_PLUGINS = ("clarion_channels.email", "clarion_channels.webhook", "clarion_channels.apprise")
 
 
 class ChannelInfo(msgspec.Struct, kw_only=True):
@@ -17,6 +17,8 @@ class ChannelInfo(msgspec.Struct, kw_only=True):
     enabled: bool
     plugin: str | None
     address_kinds: list[str]
+    install: str | None = None
+    """For a type whose plugin is unavailable: the command that installs what it needs."""
 
 
 def load_plugins(plugins: PluginSettings) -> PluginManager:
@@ -45,6 +47,9 @@ def describe_channels(settings: Settings, manager: PluginManager) -> list[Channe
                 enabled=channel.enabled,
                 plugin=manager.type_sources.get(channel.type),
                 address_kinds=sorted(channel_type.address_kinds) if channel_type else [],
+                install=next(
+                    (plugin.install for plugin in manager.unavailable if channel.type in plugin.channel_types), None
+                ),
             )
         )
     return infos

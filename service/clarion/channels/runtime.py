@@ -17,6 +17,7 @@ from clarion_plugins import (
     TransientFailure,
 )
 
+from clarion.channels.addresses import AddressKinds
 from clarion.channels.registry import create_channel
 from clarion.metrics.registry import record_send_seconds
 from clarion.settings import ChannelSettings
@@ -55,6 +56,8 @@ class ChannelSet:
 
     def __init__(self, plugins: PluginManager) -> None:
         self.plugins = plugins
+        self.address_kinds = AddressKinds(plugins.address_kinds)
+        """The address kinds of this process (built-in and from plugins): new addresses, and how they are shown."""
         self._instances: dict[str, _Instance] = {}
         self._retiring: set[asyncio.Task[None]] = set()
 

@@ -30,7 +30,16 @@ class PluginFailureOut(Response):
     error: str
 
 
+class UnavailablePluginOut(Response):
+    name: str
+    source: str
+    reason: str
+    install: str
+    channel_types: list[str]
+
+
 class PluginsOut(Response):
     plugins: list[PluginOut]
     channel_types: list[ChannelTypeOut]
     failures: list[PluginFailureOut]
+    unavailable: list[UnavailablePluginOut]

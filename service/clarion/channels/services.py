@@ -1,7 +1,14 @@
 """Reading the running process's channels and plugins, and what a configured channel accepts."""
 
 from clarion.channels.runtime import ChannelSet
-from clarion.channels.schemas import ChannelOut, ChannelTypeOut, PluginFailureOut, PluginOut, PluginsOut
+from clarion.channels.schemas import (
+    ChannelOut,
+    ChannelTypeOut,
+    PluginFailureOut,
+    PluginOut,
+    PluginsOut,
+    UnavailablePluginOut,
+)
 from clarion.errors import BadRequest
 from clarion.pagination import Page, PageRequest, page_of_rows
 
@@ -35,6 +42,16 @@ def describe_plugins(channels: ChannelSet) -> PluginsOut:
         failures=[
             PluginFailureOut(name=failure.name, source=failure.source, error=failure.error)
             for failure in plugins.failures
+        ],
+        unavailable=[
+            UnavailablePluginOut(
+                name=plugin.name,
+                source=plugin.source,
+                reason=plugin.reason,
+                install=plugin.install,
+                channel_types=list(plugin.channel_types),
+            )
+            for plugin in plugins.unavailable
         ],
     )
 

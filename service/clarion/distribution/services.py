@@ -13,6 +13,7 @@ already in the list in `already` — neither is an error.
 from typing import Any
 
 from clarion.auth.services import ApiPrincipal
+from clarion.channels.addresses import AddressKinds
 from clarion.db.engine import write_transaction
 from clarion.distribution.schemas import (
     AddressValues,
@@ -40,6 +41,7 @@ _MEMBER_COLUMNS = (
     DistributionListMember.assignment.active.as_alias("active"),
     DistributionListMember.assignment.address.name.as_alias("address_name"),
     DistributionListMember.assignment.address.value.as_alias("address_value"),
+    DistributionListMember.assignment.address.kind.as_alias("address_kind"),
     DistributionListMember.assignment.address.user.username.as_alias("username"),
 )
 
@@ -48,11 +50,11 @@ def _list_out(row: dict[str, Any]) -> ListOut:
     return ListOut(id=row["id"], name=row["name"], application=row["application_slug"])
 
 
-def _member_out(row: dict[str, Any]) -> MemberOut:
+def _member_out(row: dict[str, Any], kinds: AddressKinds) -> MemberOut:
     return MemberOut(
         id=row["assignment_id"],
         user=row["username"],
-        address=row["address_value"],
+        address=kinds.shown(row["address_value"], row["address_kind"]),
         address_name=row["address_name"],
         channel=row["channel"],
         active=bool(row["active"]),
@@ -116,17 +118,29 @@ async def create_list(
 
 
 async def list_members(
-    tenants: TenantDirectory, principal: ApiPrincipal, org: str, prj: str, pk: int, page: PageRequest
+    tenants: TenantDirectory,
+    kinds: AddressKinds,
+    principal: ApiPrincipal,
+    org: str,
+    prj: str,
+    pk: int,
+    page: PageRequest,
 ) -> Page[MemberOut]:
     found = await _find_list(tenants, principal, org, prj, pk)
     query = DistributionListMember.select(*_MEMBER_COLUMNS).where(
         DistributionListMember.distribution_list == found.id
     )
-    return (await page_of_query(query, page, key=DistributionListMember.id)).map(_member_out)
+    return (await page_of_query(query, page, key=DistributionListMember.id)).map(lambda row: _member_out(row, kinds))
 
 
 async def add_members(
-    tenants: TenantDirectory, principal: ApiPrincipal, org: str, prj: str, pk: int, addresses: AddressValues
+    tenants: TenantDirectory,
+    kinds: AddressKinds,
+    principal: ApiPrincipal,
+    org: str,
+    prj: str,
+    pk: int,
+    addresses: AddressValues,
 ) -> AddResult:
     """All or nothing: a value no address of the organization's users has is a 400 naming every such
     value, and then nothing is added."""
@@ -149,7 +163,7 @@ async def add_members(
         if unknown:
             raise BadRequest(
                 f"body: no address of organization {org!r} has the value"
-                f" {', '.join(repr(value) for value in unknown)} (nothing was added)"
+                f" {', '.join(repr(kinds.shown(value)) for value in unknown)} (nothing was added)"
             )
         rows = await Assignment.select(Assignment.id, address.value.as_alias("value")).where(
             address.value.is_in(values) & (address.user.organization == organization.id)
@@ -175,7 +189,7 @@ async def add_members(
             (DistributionListMember.distribution_list == found.id) & DistributionListMember.assignment.is_in(added)
         ).order_by(DistributionListMember.id)
     return AddResult(
-        added=[_member_out(row) for row in member_rows],
+        added=[_member_out(row, kinds) for row in member_rows],
         already=already,
-        unassigned=[value for value in values if value not in assigned],
+        unassigned=[kinds.shown(value) for value in values if value not in assigned],
     )

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from clarion.auth.services import ApiPrincipal
+from clarion.channels.addresses import AddressKinds
 from clarion.channels.runtime import ChannelSet
 from clarion.channels.services import channel_kinds, check_channel_secret
 from clarion.db.engine import write_transaction
@@ -33,11 +34,11 @@ ASSIGNMENT_COLUMNS = (
 )
 
 
-def assignment_out(row: Mapping[str, Any]) -> AssignmentOut:
+def assignment_out(row: Mapping[str, Any], kinds: AddressKinds) -> AssignmentOut:
     return AssignmentOut(
         id=row["id"],
         address=row["address_name"],
-        value=row["address_value"],
+        value=kinds.shown(row["address_value"], row["address_kind"]),
         kind=row["address_kind"],
         channel=row["channel"],
         active=bool(row["active"]),
@@ -45,12 +46,12 @@ def assignment_out(row: Mapping[str, Any]) -> AssignmentOut:
 
 
 async def list_assignments(
-    tenants: TenantDirectory, org: str, username: str, page: PageRequest
+    tenants: TenantDirectory, kinds: AddressKinds, org: str, username: str, page: PageRequest
 ) -> Page[AssignmentOut]:
     organization = await tenants.organization(org)
     user = await find_user(organization.id, username)
     query = Assignment.select(*ASSIGNMENT_COLUMNS).where(Assignment.address.user == user["id"])
-    return (await page_of_query(query, page, key=Assignment.id)).map(assignment_out)
+    return (await page_of_query(query, page, key=Assignment.id)).map(lambda row: assignment_out(row, kinds))
 
 
 async def create_assignment(
@@ -81,11 +82,11 @@ async def create_assignment(
             await Assignment.update({Assignment.secret: request.secret, Assignment.active: request.active}).where(
                 Assignment.id == existing["id"]
             )
-            return await read_assignment(existing["id"])
+            return await read_assignment(existing["id"], channels.address_kinds)
         rows = await Assignment.insert(
             Assignment(address=address["id"], channel=request.channel, secret=request.secret, active=request.active)
         ).returning(Assignment.id)
-    return await read_assignment(rows[0]["id"])
+    return await read_assignment(rows[0]["id"], channels.address_kinds)
 
 
 def scope_name(principal: ApiPrincipal) -> str:
@@ -119,11 +120,11 @@ async def uses_outside_scope(principal: ApiPrincipal, assignment_id: int) -> int
     return total - inside
 
 
-async def read_assignment(assignment_id: int) -> AssignmentOut:
+async def read_assignment(assignment_id: int, kinds: AddressKinds) -> AssignmentOut:
     row = await Assignment.select(*ASSIGNMENT_COLUMNS).where(Assignment.id == assignment_id).first()
     if row is None:
         raise NotFound(f"unknown assignment {assignment_id}")
-    return assignment_out(row)
+    return assignment_out(row, kinds)
 
 
 async def delete_assignment(

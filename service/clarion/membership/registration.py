@@ -14,6 +14,7 @@ of work.
 import json
 from typing import Any
 
+from clarion.channels.addresses import AddressKinds
 from clarion.channels.runtime import ChannelSet
 from clarion.channels.services import channels_for_kind
 from clarion.db.engine import write_transaction
@@ -22,19 +23,21 @@ from clarion.errors import Conflict
 from clarion.membership.assignments import read_assignment
 from clarion.notifications.tables import Notification, Subscription
 from clarion.organizations.services import TenantDirectory
-from clarion.users.addresses import address_kind
 from clarion.users.schemas import (
     AddressOut,
     ListRef,
     MembershipOut,
+    RegisterAddress,
     RegisterRequest,
     RegisterResponse,
     UnregisterResponse,
 )
 from clarion.users.services import (
+    address_out,
     find_user,
     json_object,
     merge_fields,
+    new_address_kind,
     user_out,
 )
 from clarion.users.tables import Address, ApplicationMembership, Assignment, User
@@ -44,6 +47,11 @@ async def register(
     channels: ChannelSet, tenants: TenantDirectory, org: str, prj: str, app: str, request: RegisterRequest
 ) -> RegisterResponse:
     application = await tenants.application(org, prj, app)
+    kinds = channels.address_kinds
+    new_kinds = [
+        new_address_kind(kinds, given.value, given.kind, f"addresses[{index}]")
+        for index, given in enumerate(request.addresses)
+    ]
     assignment_ids: list[int] = []
     addresses: list[AddressOut] = []
     list_ref: ListRef | None = None
@@ -51,7 +59,7 @@ async def register(
         user_id, created = await _user(application.organization_id, request)
         membership = await _membership(application.id, user_id, request)
         for index, given in enumerate(request.addresses):
-            address = await _address(user_id, given.value, given.name, f"addresses[{index}].name")
+            address = await _address(user_id, given, new_kinds[index], kinds, f"addresses[{index}].name")
             addresses.append(address)
             if given.assign_to_preferred_channel:
                 for channel in channels_for_kind(channels, address.kind):
@@ -72,7 +80,7 @@ async def register(
         created=created,
         membership=MembershipOut(application=app, custom_fields=membership[0], active=membership[1]),
         addresses=addresses,
-        assignments=[await read_assignment(assignment_id) for assignment_id in assignment_ids],
+        assignments=[await read_assignment(assignment_id, kinds) for assignment_id in assignment_ids],
         distribution_list=list_ref,
     )
 
@@ -114,17 +122,18 @@ async def _membership(application_id: int, user_id: int, request: RegisterReques
     return fields, request.active
 
 
-async def _address(user_id: int, value: str, name: str | None, field: str) -> AddressOut:
+async def _address(user_id: int, given: RegisterAddress, kind: str, kinds: AddressKinds, field: str) -> AddressOut:
     columns = (Address.id, Address.name, Address.value, Address.kind)
+    value = given.value
     row = await Address.select(*columns).where((Address.user == user_id) & (Address.value == value)).first()
     if row is not None:
-        return AddressOut(id=row["id"], name=row["name"], value=row["value"], kind=row["kind"])
-    name = name or value[:100]
+        return address_out(row, kinds)
+    # The default name is the value as shown: an Apprise URL's token must not become a name.
+    name = given.name or kinds.shown(value, kind)[:100]
     if await Address.exists().where((Address.user == user_id) & (Address.name == name)):
         raise Conflict(f"{field}: the user already has an address named {name!r} with another value")
-    kind = address_kind(value)
     rows = await Address.insert(Address(user=user_id, name=name, value=value, kind=kind)).returning(Address.id)
-    return AddressOut(id=rows[0]["id"], name=name, value=value, kind=kind)
+    return address_out({"id": rows[0]["id"], "name": name, "value": value, "kind": kind}, kinds)
 
 
 async def _assignment(address_id: int, channel: str) -> int:

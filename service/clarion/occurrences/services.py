@@ -11,6 +11,7 @@ from typing import Any
 
 import msgspec
 
+from clarion.channels.addresses import AddressKinds
 from clarion.channels.runtime import ChannelSet
 from clarion.db.sql import decode_json
 from clarion.errors import BadRequest, NotFound
@@ -62,7 +63,9 @@ def _occurrence_fields(row: Mapping[str, Any], event: str) -> dict[str, Any]:
     }
 
 
-async def read_occurrence(tenants: TenantDirectory, org: str, prj: str, app: str, occurrence_id: str) -> OccurrenceDetail:
+async def read_occurrence(
+    tenants: TenantDirectory, kinds: AddressKinds, org: str, prj: str, app: str, occurrence_id: str
+) -> OccurrenceDetail:
     """An occurrence of the application with its deliveries; 404 if it is not the application's."""
     application = await tenants.application(org, prj, app)
     row = await (
@@ -81,6 +84,7 @@ async def read_occurrence(tenants: TenantDirectory, org: str, prj: str, app: str
             *Delivery.all_columns(),
             Delivery.notification.name.as_alias("notification_name"),
             Delivery.assignment.address.user.username.as_alias("username"),  # type: ignore[union-attr]
+            Delivery.assignment.address.kind.as_alias("address_kind"),  # type: ignore[union-attr]
         )
         .where(Delivery.occurrence == occurrence_id)
         .order_by(Delivery.id)
@@ -91,7 +95,7 @@ async def read_occurrence(tenants: TenantDirectory, org: str, prj: str, app: str
             DeliveryOut(
                 id=delivery["id"],
                 channel=delivery["channel"],
-                address=delivery["address"],
+                address=kinds.shown(delivery["address"], delivery["address_kind"]),
                 notification=delivery["notification"],
                 notification_name=delivery["notification_name"],
                 username=delivery["username"],
@@ -147,10 +151,10 @@ async def preview_trigger(
         plan = await plan_occurrence(record, channels, renderer)
     except ExpansionError as exc:
         raise BadRequest(str(exc)) from None
-    return _preview_of(plan, event)
+    return _preview_of(plan, event, channels)
 
 
-def _preview_of(plan: Plan, event: EventRef) -> PreviewOut:
+def _preview_of(plan: Plan, event: EventRef, channels: ChannelSet) -> PreviewOut:
     return PreviewOut(
         event=event.slug,
         paused=event.paused,
@@ -161,7 +165,7 @@ def _preview_of(plan: Plan, event: EventRef) -> PreviewOut:
                 notification=planned.recipient.notification,
                 notification_name=planned.notification_name,
                 channel=planned.recipient.channel,
-                address=planned.recipient.address,
+                address=channels.address_kinds.shown(planned.recipient.address),
                 username=planned.recipient.user.username,
                 status=planned.status,
                 reason=planned.reason,

@@ -6,8 +6,18 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
-from clarion.schemas import AddressName, AddressValue, ChannelName, JsonObject, Name, Request, Response, Username
-from clarion.users.addresses import check_email
+from clarion.schemas import (
+    AddressKindName,
+    AddressName,
+    AddressValue,
+    ChannelName,
+    JsonObject,
+    Name,
+    Request,
+    Response,
+    Username,
+)
+from clarion.channels.addresses import check_email
 
 Email = Annotated[str, Meta(max_length=254)]  # "" (no e-mail) or a mailbox: `check_email` in `__post_init__`
 PersonName = Annotated[str, Meta(max_length=150)]
@@ -72,6 +82,8 @@ class UserOut(Response):
 class AddressCreate(Request):
     name: AddressName
     value: AddressValue
+    kind: AddressKindName | None = None
+    """Default: derived from the value (a mailbox, an http(s) URL, an E.164 number, an Apprise URL, …)."""
 
 
 class AddressOut(Response):
@@ -100,6 +112,7 @@ class AssignmentOut(Response):
 class RegisterAddress(Request):
     value: AddressValue
     name: AddressName | None = None
+    kind: AddressKindName | None = None
     assign_to_preferred_channel: bool = False
 
 

@@ -18,7 +18,7 @@ from clarion.decoding import decode_body
 from clarion.errors import BadRequest, Conflict, NotFound
 from clarion.organizations.services import TenantDirectory
 from clarion.pagination import Page, PageRequest, page_of_query
-from clarion.users.addresses import address_kind
+from clarion.channels.addresses import AddressKindError, AddressKinds
 from clarion.users.schemas import (
     CUSTOM_FIELDS_MODES,
     AddressCreate,
@@ -113,8 +113,17 @@ def user_out(row: Mapping[str, Any]) -> UserOut:
     )
 
 
-def address_out(row: Mapping[str, Any]) -> AddressOut:
-    return AddressOut(id=row["id"], name=row["name"], value=row["value"], kind=row["kind"])
+def address_out(row: Mapping[str, Any], kinds: AddressKinds) -> AddressOut:
+    """The address as the API shows it: secrets in the value (an Apprise URL's token) redacted."""
+    return AddressOut(id=row["id"], name=row["name"], value=kinds.shown(row["value"], row["kind"]), kind=row["kind"])
+
+
+def new_address_kind(kinds: AddressKinds, value: str, given: str | None, where: str = "") -> str:
+    """The kind of a new address (400 naming `where`.kind or `where`.value if it cannot be one)."""
+    try:
+        return kinds.kind_of(value, given)
+    except AddressKindError as exc:
+        raise BadRequest(exc.at(where)) from None
 
 
 # lookups ------------------------------------------------------------------------------------------
@@ -207,21 +216,25 @@ async def change_user(
 # addresses ----------------------------------------------------------------------------------------
 
 
-async def list_addresses(tenants: TenantDirectory, org: str, username: str, page: PageRequest) -> Page[AddressOut]:
+async def list_addresses(
+    tenants: TenantDirectory, kinds: AddressKinds, org: str, username: str, page: PageRequest
+) -> Page[AddressOut]:
     organization = await tenants.organization(org)
     user = await find_user(organization.id, username)
     query = Address.select(Address.id, Address.name, Address.value, Address.kind).where(Address.user == user["id"])
-    return (await page_of_query(query, page, key=Address.name)).map(address_out)
+    return (await page_of_query(query, page, key=Address.name)).map(lambda row: address_out(row, kinds))
 
 
-async def create_address(tenants: TenantDirectory, org: str, username: str, request: AddressCreate) -> AddressOut:
+async def create_address(
+    tenants: TenantDirectory, kinds: AddressKinds, org: str, username: str, request: AddressCreate
+) -> AddressOut:
     organization = await tenants.organization(org)
     user = await find_user(organization.id, username)
-    kind = address_kind(request.value)
+    kind = new_address_kind(kinds, request.value, request.kind)
     async with write_transaction():
         if await Address.exists().where((Address.user == user["id"]) & (Address.name == request.name)):
             raise Conflict(f"name: user {user['username']!r} already has an address named {request.name!r}")
         rows = await Address.insert(
             Address(user=user["id"], name=request.name, value=request.value, kind=kind)
         ).returning(Address.id)
-    return AddressOut(id=rows[0]["id"], name=request.name, value=request.value, kind=kind)
+    return address_out({"id": rows[0]["id"], "name": request.name, "value": request.value, "kind": kind}, kinds)

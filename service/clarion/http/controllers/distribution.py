@@ -22,7 +22,7 @@ from clarion.distribution.schemas import (
 )
 from clarion.http.authentication import API_KEY_REQUIRED
 from clarion.http.body import Decoded, decoded
-from clarion.http.dependencies import Tenants
+from clarion.http.dependencies import RuntimeDependency, Tenants
 from clarion.http.guards import principal_of, requires
 from clarion.http.pagination import LINK_HEADER, PAGINATION, RequestedPage, list_response
 from clarion.http.paths import ApplicationAt, ProjectAt
@@ -82,9 +82,11 @@ class DistributionListController(Controller):
         pk: FromPath[int],
         page: RequestedPage,
         tenants: Tenants,
+        runtime: RuntimeDependency,
     ) -> Response[list[MemberOut]]:
-        """The list's members: assignments with their user, address and channel."""
-        members = await services.list_members(tenants, principal_of(request), project.org, project.prj, pk, page)
+        """The list's members: assignments with their user, address (secrets redacted) and channel."""
+        kinds = runtime.channels.address_kinds
+        members = await services.list_members(tenants, kinds, principal_of(request), project.org, project.prj, pk, page)
         return list_response(members, request)
 
     @post(
@@ -101,9 +103,11 @@ class DistributionListController(Controller):
         pk: FromPath[int],
         payload: Decoded[AddressValues],
         tenants: Tenants,
+        runtime: RuntimeDependency,
     ) -> AddResult:
         """Add the assignments of the addresses with the given values (a JSON list)."""
-        return await services.add_members(tenants, principal_of(request), project.org, project.prj, pk, payload)
+        kinds = runtime.channels.address_kinds
+        return await services.add_members(tenants, kinds, principal_of(request), project.org, project.prj, pk, payload)
 
 
 class SubscriptionController(Controller):

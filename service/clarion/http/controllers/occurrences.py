@@ -26,11 +26,11 @@ class OccurrenceController(Controller):
 
     @get("/occurrences/{occurrence_id:str}/", operation_id="readOccurrence", guards=[requires(Grant.OCCURRENCE_READ)])
     async def read_occurrence(
-        self, application: ApplicationAt, occurrence_id: FromPath[str], tenants: Tenants
+        self, application: ApplicationAt, occurrence_id: FromPath[str], tenants: Tenants, runtime: RuntimeDependency
     ) -> OccurrenceDetail:
-        """One occurrence of the application with every delivery it expanded into."""
-        at = application
-        return await services.read_occurrence(tenants, at.org, at.prj, at.app, occurrence_id)
+        """One occurrence of the application with every delivery it expanded into (addresses' secrets redacted)."""
+        at, kinds = application, runtime.channels.address_kinds
+        return await services.read_occurrence(tenants, kinds, at.org, at.prj, at.app, occurrence_id)
 
     @get("/e/{evt:str}/occurrences/", operation_id="listOccurrences", guards=[requires(Grant.OCCURRENCE_READ)])
     async def list_occurrences(

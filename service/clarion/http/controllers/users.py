@@ -113,9 +113,11 @@ class UserController(Controller):
         username: FromPath[str],
         page: RequestedPage,
         tenants: Tenants,
+        runtime: RuntimeDependency,
     ) -> Response[list[AddressOut]]:
-        """The user's addresses, by name."""
-        return list_response(await services.list_addresses(tenants, organization.org, username, page), request)
+        """The user's addresses, by name (secrets in values redacted)."""
+        kinds = runtime.channels.address_kinds
+        return list_response(await services.list_addresses(tenants, kinds, organization.org, username, page), request)
 
     @post(
         "/{username:str}/address/",
@@ -125,10 +127,16 @@ class UserController(Controller):
         dependencies=decoded(AddressCreate, after="user"),
     )
     async def create_address(
-        self, organization: OrganizationAt, username: FromPath[str], payload: Decoded[AddressCreate], tenants: Tenants
+        self,
+        organization: OrganizationAt,
+        username: FromPath[str],
+        payload: Decoded[AddressCreate],
+        tenants: Tenants,
+        runtime: RuntimeDependency,
     ) -> AddressOut:
-        """Add an address; its kind is derived from the value (409 if the name is taken)."""
-        return await services.create_address(tenants, organization.org, username, payload)
+        """Add an address; its kind is the one given or derived from the value, and checked (409 if the name is taken)."""
+        kinds = runtime.channels.address_kinds
+        return await services.create_address(tenants, kinds, organization.org, username, payload)
 
     @get(
         "/{username:str}/assignments/", operation_id="listAssignments", guards=WRITE, response_headers=LINK_HEADER
@@ -140,9 +148,11 @@ class UserController(Controller):
         username: FromPath[str],
         page: RequestedPage,
         tenants: Tenants,
+        runtime: RuntimeDependency,
     ) -> Response[list[AssignmentOut]]:
         """The user's assignments (address on a channel)."""
-        page_of = await assignments.list_assignments(tenants, organization.org, username, page)
+        kinds = runtime.channels.address_kinds
+        page_of = await assignments.list_assignments(tenants, kinds, organization.org, username, page)
         return list_response(page_of, request)
 
     @post(
