@@ -97,6 +97,25 @@ class MetricsSettings(_Section):
     per_event_labels: bool = False
 
 
+class RateLimitSettings(_Section):
+    """Requests per API key (GCRA: a steady rate and a burst); see docs/operations.md."""
+
+    per_minute: Annotated[int, Meta(ge=0)] = 0
+    """Each key's default rate; 0: no limit unless the key sets its own (`rate_limit` on the key)."""
+    burst: PositiveInt = 60
+    """Requests a key may send at once after a quiet spell (the bucket's size)."""
+    store: str = "memory"
+    """`memory` (one process) or `redis://HOST:PORT/DB` (shared by every `serve` process)."""
+    redis_prefix: str = "clarion:rate:"
+    """Prefix of the Redis keys (one per API key id): give each Clarion database its own."""
+    fail_closed: bool = False
+    """When the store cannot be reached: false lets requests through (logged), true answers 503."""
+
+    def __post_init__(self) -> None:
+        if self.store != "memory" and not self.store.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("store: expected 'memory' or a redis://HOST:PORT/DB URL")
+
+
 class ChannelSettings(_Section):
     """One `[channels.NAME]` table. `options` are decoded later by the channel's plugin."""
 
@@ -133,6 +152,7 @@ class Settings(_Section):
     logging: LoggingSettings = msgspec.field(default_factory=LoggingSettings)
     admin: AdminSettings = msgspec.field(default_factory=AdminSettings)
     metrics: MetricsSettings = msgspec.field(default_factory=MetricsSettings)
+    rate_limit: RateLimitSettings = msgspec.field(default_factory=RateLimitSettings)
     channels: dict[str, ChannelSettings] = {}
     # Dotted paths of values that came from `$env` / `$file`; redacted when shown.
     secret_paths: frozenset[str] = frozenset()

@@ -1,9 +1,30 @@
 """Response bodies about the calling API key."""
 
-from clarion.schemas import Response
+from typing import Annotated
+
+from msgspec import Meta
+
+from clarion.schemas import Request, Response
 
 
 class PingResponse(Response):
     """`GET /api/system/ping/`: the calling key works; `token` is the key's name (as the source system answers)."""
 
     token: str
+
+
+class KeyRateLimit(Request):
+    """A key's own rate limit (in the catalog and the key API); `per_minute = 0`: the key is not limited."""
+
+    per_minute: Annotated[int, Meta(ge=0, le=1_000_000)]
+    burst: Annotated[int, Meta(ge=1, le=1_000_000)]
+
+    def columns(self) -> dict[str, int]:
+        return {"rate_per_minute": self.per_minute, "rate_burst": self.burst}
+
+
+def key_rate_limit(per_minute: int | None, burst: int | None) -> KeyRateLimit | None:
+    """The override stored on a key row (None: the key follows `[rate_limit]`)."""
+    if per_minute is None or burst is None:
+        return None
+    return KeyRateLimit(per_minute=per_minute, burst=burst)

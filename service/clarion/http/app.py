@@ -32,6 +32,7 @@ from clarion.http.controllers.organizations import OrganizationController
 from clarion.http.controllers.ping import PingController
 from clarion.http.controllers.users import RegistrationController, UserController
 from clarion.http.dependencies import provide_events, provide_runtime, provide_tenants
+from clarion.http.ratelimit import RateLimitMiddleware, rate_limit_lifespan
 from clarion.ids import new_id
 from clarion.process import open_runtime
 from clarion.settings import Settings
@@ -68,6 +69,8 @@ class ClarionPlugin(InitPlugin):
         app_config.lifespan.append(self._lifespan)
         app_config.lifespan.append(api_keys_lifespan)  # after the engine starts, so its last flush precedes close
         app_config.middleware.append(DefineMiddleware(ApiKeyAuthenticationMiddleware))
+        app_config.lifespan.append(rate_limit_lifespan(self.settings.rate_limit))
+        app_config.middleware.append(RateLimitMiddleware)  # inside authentication: it counts per key
         # After the guards (401/403), before the handler: NULs in path and query, impossible path ids.
         # (A `before_request` on a controller or handler would replace this one: there is none.)
         app_config.before_request = check_path_and_query
