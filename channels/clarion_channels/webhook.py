@@ -47,6 +47,10 @@ _DNS_LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?")
 _NUMERIC_LABEL = re.compile(r"[0-9]+|0x[0-9a-f]*")
 
 
+PROBE_HOST = "localhost"
+"""The name `probe` resolves: one every resolver answers without reaching the network."""
+
+
 class WebhookOptions(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """`[channels.NAME.options]` of a `webhook` channel."""
 
@@ -139,6 +143,15 @@ class WebhookChannel(Channel[WebhookOptions]):
             timeout=aiohttp.ClientTimeout(total=self.options.timeout_s),
             headers={"user-agent": "Clarion-Webhooks"},
         )
+
+    async def probe(self) -> str:
+        """Ask the resolver the channel sends through (the public-address check included) for a public name."""
+        resolver = DefaultResolver()
+        try:
+            await resolver.resolve(PROBE_HOST, 443)
+        finally:
+            await resolver.close()
+        return f"the resolver answers ({PROBE_HOST} resolved)"
 
     async def aclose(self) -> None:
         session, self._session = self._session, None

@@ -1,7 +1,10 @@
 """Clarion's configuration: TOML decoded into msgspec Structs.
 
 `load_settings()` is the one entry point. It reads the file named by
-`CLARION_CONFIG` (default `config/clarion.toml`), resolves `{"$env": NAME}` and
+`--config` or `CLARION_CONFIG`, else `config/clarion.toml` when it exists, else the
+built-in defaults (`clarion/defaults.toml`, the repository's `config/clarion.toml`,
+with the database in the data directory: `$CLARION_DATA_DIR`, else
+`$XDG_DATA_HOME/clarion`, else `~/.local/share/clarion`). It resolves `{"$env": NAME}` and
 `{"$file": PATH}` secrets, applies the `CLARION_DATABASE_URL` / `CLARION_HOST` /
 `CLARION_PORT` overrides and decodes the result. Every error names the key.
 """
@@ -11,13 +14,15 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
+from importlib import resources
 
 import msgspec
 from clarion_plugins.manager import name_validation_error
 from msgspec import Meta
-from typing_extensions import Annotated
+from typing import Annotated
 
 DEFAULT_CONFIG_PATH = "config/clarion.toml"
+BUILT_IN_DEFAULTS = "(built-in defaults)"
 REDACTED = "********"
 
 PositiveInt = Annotated[int, Meta(ge=1)]
@@ -48,8 +53,22 @@ class ServerSettings(_Section):
             )
 
 
+def data_directory(environ: Mapping[str, str] | None = None) -> Path:
+    """Where Clarion keeps its data when no configuration names a place (the SQLite database)."""
+    environ = os.environ if environ is None else environ
+    if environ.get("CLARION_DATA_DIR"):
+        return Path(environ["CLARION_DATA_DIR"])
+    base = Path(environ["XDG_DATA_HOME"]) if environ.get("XDG_DATA_HOME") else Path.home() / ".local" / "share"
+    return base / "clarion"
+
+
+def default_database_url() -> str:
+    return f"sqlite:///{(data_directory() / 'clarion.db').absolute()}"
+
+
 class DatabaseSettings(_Section):
-    url: str = "sqlite:///var/clarion.db"
+    url: str = msgspec.field(default_factory=default_database_url)
+    """Default: `clarion.db` in the data directory (`data_directory()`)."""
     synchronous: Literal["FULL", "NORMAL"] = "FULL"
     pool_size: PositiveInt = 10
 
@@ -169,17 +188,33 @@ _ENV_OVERRIDES = {
 }
 
 
-def config_path(path: str | os.PathLike[str] | None = None) -> Path:
-    return Path(path or os.environ.get("CLARION_CONFIG") or DEFAULT_CONFIG_PATH)
+def config_path(path: str | os.PathLike[str] | None = None) -> Path | None:
+    """The configuration file to read; None: none is named and `config/clarion.toml` does not exist."""
+    named = path or os.environ.get("CLARION_CONFIG")
+    if named:
+        return Path(named)
+    return Path(DEFAULT_CONFIG_PATH) if Path(DEFAULT_CONFIG_PATH).is_file() else None
+
+
+def built_in_defaults() -> str:
+    """The defaults file shipped in the package (the repository's `config/clarion.toml`)."""
+    return resources.files("clarion").joinpath("defaults.toml").read_text()
+
+
+def example_configuration() -> str:
+    """Every key, commented (`clarion init` writes it)."""
+    return resources.files("clarion").joinpath("clarion.example.toml").read_text()
 
 
 def load_settings(
     path: str | os.PathLike[str] | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Settings:
-    """Read, resolve and decode the configuration file."""
+    """Read, resolve and decode the configuration file (or the built-in defaults when there is none)."""
     environ = os.environ if environ is None else environ
     file = config_path(path)
+    if file is None:
+        return parse_settings(built_in_defaults(), source=BUILT_IN_DEFAULTS, environ=environ)
     try:
         text = file.read_bytes()
     except OSError as exc:
