@@ -44,7 +44,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port to bind (default: server.port, 8000)")
     serve.set_defaults(command=_serve)
 
-    worker = commands.add_parser("worker", help="run the dispatcher only")
+    worker = commands.add_parser("worker", help="run the dispatcher only (and /health/, /ready/, /metrics)")
+    worker.add_argument("--host", help="address of /health/, /ready/, /metrics (default: worker.host, 127.0.0.1)")
+    worker.add_argument(
+        "--port", type=int, help="port of /health/, /ready/, /metrics (default: worker.port, 8001; 0: a free one;"
+        " -1: none)"
+    )
     worker.set_defaults(command=_worker)
 
     apply = commands.add_parser("apply", help="create or update the catalog in FILE (JSON, TOML or YAML)")
@@ -101,14 +106,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from clarion.http.app import create_app
     from clarion.logs import configure_logging
 
+    settings = _with_address(settings, "server", args)
     server = settings.server
-    if args.host is not None or args.port is not None:
-        server = msgspec.structs.replace(
-            server,
-            host=args.host if args.host is not None else server.host,
-            port=args.port if args.port is not None else server.port,
-        )
-        settings = msgspec.structs.replace(settings, server=server)
     configure_logging(settings.logging)
     uvicorn.run(
         create_app(settings),
@@ -121,10 +120,19 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _worker(settings: Settings, _: argparse.Namespace) -> int:
+def _with_address(settings: Settings, section: str, args: argparse.Namespace) -> Settings:
+    """`settings` with `--host` / `--port` (when given) in `[section]`."""
+    given = {key: getattr(args, key) for key in ("host", "port") if getattr(args, key) is not None}
+    if not given:
+        return settings
+    return msgspec.structs.replace(settings, **{section: msgspec.structs.replace(getattr(settings, section), **given)})
+
+
+def _worker(settings: Settings, args: argparse.Namespace) -> int:
     from clarion.logs import configure_logging
     from clarion.process import run_worker
 
+    settings = _with_address(settings, "worker", args)
     configure_logging(settings.logging)
     asyncio.run(run_worker(settings))
     return 0

@@ -20,6 +20,7 @@ from clarion.channels.runtime import ChannelSet
 from clarion.database import require_migrated, running_engine
 from clarion.db.engine import ClarionEngine
 from clarion.dispatch.dispatcher import Dispatcher
+from clarion.probes import serving_probes
 from clarion.rendering import RenderLimits, TemplateRenderer
 from clarion.settings import Settings, TemplateSettings
 from clarion.work import WorkAnnouncer, WorkSignal
@@ -122,10 +123,11 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
         async with open_runtime(settings, dispatcher=True) as runtime:
             await require_migrated()
             assert runtime.dispatcher is not None
-            logger.info("worker %s dispatching from %s", runtime.dispatcher.worker_id,
-                        settings.database.url.split(":", 1)[0])
-            await stop.wait()
-            logger.info("worker stopping")
+            async with serving_probes(settings, settings.worker.host, settings.worker.port):
+                logger.info("worker %s dispatching from %s", runtime.dispatcher.worker_id,
+                            settings.database.url.split(":", 1)[0])
+                await stop.wait()
+                logger.info("worker stopping")
     finally:
         for signum in handled:
             loop.remove_signal_handler(signum)

@@ -82,6 +82,14 @@ class DispatchSettings(_Section):
     poll_interval_s: PositiveFloat = 0.5
 
 
+class WorkerSettings(_Section):
+    """`clarion worker`'s own HTTP port: `/health/`, `/ready/`, `/metrics` (no API)."""
+
+    host: str = "127.0.0.1"
+    port: Annotated[int, Meta(ge=-1, le=65535)] = 8001
+    """0: a free port (logged); -1: no probe server."""
+
+
 class PluginSettings(_Section):
     disabled: list[str] = []
     strict: bool = False
@@ -105,6 +113,15 @@ class RetentionSettings(_Section):
 class LoggingSettings(_Section):
     format: Literal["text", "json"] = "text"
     level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class CacheSettings(_Section):
+    """How long the API may serve a lookup from memory: a change in the database is seen within this."""
+
+    api_keys_s: Annotated[float, Meta(ge=0)] = 1.0
+    """API keys by token (a revoked, expired or deleted key stops working within this); 0: no cache."""
+    directory_s: Annotated[float, Meta(ge=0)] = 1.0
+    """Organizations, projects, applications and events by slug (locked, paused, inactive); 0: no cache."""
 
 
 class AdminSettings(_Section):
@@ -165,10 +182,12 @@ class Settings(_Section):
     server: ServerSettings = msgspec.field(default_factory=ServerSettings)
     database: DatabaseSettings = msgspec.field(default_factory=DatabaseSettings)
     dispatch: DispatchSettings = msgspec.field(default_factory=DispatchSettings)
+    worker: WorkerSettings = msgspec.field(default_factory=WorkerSettings)
     plugins: PluginSettings = msgspec.field(default_factory=PluginSettings)
     templates: TemplateSettings = msgspec.field(default_factory=TemplateSettings)
     retention: RetentionSettings = msgspec.field(default_factory=RetentionSettings)
     logging: LoggingSettings = msgspec.field(default_factory=LoggingSettings)
+    cache: CacheSettings = msgspec.field(default_factory=CacheSettings)
     admin: AdminSettings = msgspec.field(default_factory=AdminSettings)
     metrics: MetricsSettings = msgspec.field(default_factory=MetricsSettings)
     rate_limit: RateLimitSettings = msgspec.field(default_factory=RateLimitSettings)

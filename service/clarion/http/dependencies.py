@@ -25,7 +25,7 @@ def provide_tenants(state: State) -> TenantDirectory:
     """The app's `TenantDirectory` (created on first use)."""
     tenants = state.get("tenants")
     if tenants is None:
-        tenants = state["tenants"] = TenantDirectory()
+        tenants = state["tenants"] = TenantDirectory(ttl_s=provide_runtime(state).settings.cache.directory_s)
     return tenants  # type: ignore[no-any-return]
 
 
@@ -33,5 +33,6 @@ def provide_events(state: State) -> EventDirectory:
     """The app's `EventDirectory`, on its `TenantDirectory` (created on first use)."""
     events = state.get("events")
     if events is None:
-        events = state["events"] = EventDirectory(provide_tenants(state))
+        ttl_s = provide_runtime(state).settings.cache.directory_s
+        events = state["events"] = EventDirectory(provide_tenants(state), ttl_s=ttl_s)
     return events  # type: ignore[no-any-return]
