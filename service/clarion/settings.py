@@ -113,6 +113,8 @@ class RetentionSettings(_Section):
 class LoggingSettings(_Section):
     format: Literal["text", "json"] = "text"
     level: Literal["debug", "info", "warning", "error"] = "info"
+    access_log: bool = False
+    """One line per HTTP request of `clarion serve` (logger `clarion.access`): method, path, status, time."""
 
 
 class CacheSettings(_Section):

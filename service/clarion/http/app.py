@@ -33,7 +33,9 @@ from clarion.http.controllers.ping import PingController
 from clarion.http.controllers.users import RegistrationController, UserController
 from clarion.http.dependencies import provide_events, provide_runtime, provide_tenants
 from clarion.http.ratelimit import RateLimitMiddleware, rate_limit_lifespan
+from clarion.http.requestlog import RequestLogMiddleware, stamp_response
 from clarion.ids import new_id
+from clarion.logs import current_field
 from clarion.process import open_runtime
 from clarion.settings import Settings
 
@@ -68,6 +70,9 @@ class ClarionPlugin(InitPlugin):
         self._add_exception_handlers(app_config)
         app_config.lifespan.append(self._lifespan)
         app_config.lifespan.append(api_keys_lifespan)  # after the engine starts, so its last flush precedes close
+        # Request ids: the logging context around every middleware, the header (and access line) on every response.
+        app_config.middleware.insert(0, RequestLogMiddleware)
+        app_config.before_send.append(stamp_response(self.settings.logging.access_log))
         app_config.middleware.append(DefineMiddleware(ApiKeyAuthenticationMiddleware))
         app_config.lifespan.append(rate_limit_lifespan(self.settings.rate_limit))
         app_config.middleware.append(RateLimitMiddleware)  # inside authentication: it counts per key
@@ -121,7 +126,7 @@ def _unexpected_error_response(request: Request, exc: Exception) -> Response:
             "%s %s answered 503: %s (%s: %s)", request.method, request.url.path, problem, type(exc).__name__, exc
         )
         return Response({"detail": problem}, status_code=503, headers={"Retry-After": "10"})
-    request_id = new_id()
+    request_id = current_field("request_id") or new_id()  # the request's own (clarion.http.requestlog)
     logger.error(
         "unexpected error in %s %s (request_id %s)", request.method, request.url.path, request_id,
         exc_info=exc, extra={"request_id": request_id},
