@@ -4,6 +4,7 @@ init, doctor, migrate --check, occurrences, backup."""
 import argparse
 import asyncio
 import os
+import signal
 import sqlite3
 import subprocess
 from pathlib import Path
@@ -208,3 +209,23 @@ async def test_backup_while_serve_writes_keeps_every_acknowledged_occurrence(dat
 def test_backup_of_postgresql_points_at_pg_dump(tmp_path: Path) -> None:
     result = clarion("backup", "x.db", cwd=tmp_path, env={"CLARION_DATABASE_URL": "postgresql://u@127.0.0.1:1/db"})
     assert result.returncode == 2 and "back PostgreSQL up with pg_dump" in result.stderr
+
+
+async def test_occurrences_follow_prints_new_occurrences_as_they_come(api: Api, database_url: str, tmp_path: Path) -> None:
+    first = (await api.post(ORDER_PAID, json={})).json()["occurrence"]
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("CLARION_")}, "CLARION_DATABASE_URL": database_url}
+    follower = await asyncio.create_subprocess_exec(
+        *clarion_command("occurrences", "--follow"), env=env, cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert follower.stdout is not None
+        line = await asyncio.wait_for(follower.stdout.readline(), 60)
+        assert line.decode().startswith(first)
+        second = (await api.post(ORDER_PAID, json={})).json()["occurrence"]
+        line = await asyncio.wait_for(follower.stdout.readline(), 60)
+        assert line.decode().startswith(second)
+    finally:
+        follower.send_signal(signal.SIGINT)
+        assert await asyncio.wait_for(follower.wait(), 30) == 130  # interrupted: the shell's convention
+        await follower.communicate()
