@@ -16,7 +16,7 @@ from typing import Any
 
 import msgspec
 
-from clarion.cli.common import ClarionCliError, add_common_options, run_command
+from clarion.cli.common import ClarionCliError, add_common_options, port_problem, run_command
 from clarion.settings import Settings
 
 
@@ -108,6 +108,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
     settings = _with_address(settings, "server", args)
     server = settings.server
+    if problem := port_problem(server.host, server.port):
+        raise OSError(f"{problem} (server.port, or --port)")
     configure_logging(settings.logging)
     uvicorn.run(
         create_app(settings),

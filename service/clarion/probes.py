@@ -133,9 +133,7 @@ async def serving_probes(settings: Settings, host: str, port: int) -> AsyncItera
     try:
         await server.start()
     except OSError as exc:
-        raise OSError(
-            exc.errno, f"worker probes: cannot listen on {host}:{port}: {exc.strerror} (set worker.port or --port)"
-        ) from exc
+        raise OSError(f"worker probes: cannot listen on {host}:{port}: {exc.strerror} (worker.port, or --port)") from exc
     logger.info("worker probes on http://%s:%d (/health/, /ready/, /metrics)", host, server.port)
     try:
         yield server

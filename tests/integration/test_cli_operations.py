@@ -5,6 +5,7 @@ import argparse
 import asyncio
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 from pathlib import Path
@@ -229,3 +230,19 @@ async def test_occurrences_follow_prints_new_occurrences_as_they_come(api: Api, 
         follower.send_signal(signal.SIGINT)
         assert await asyncio.wait_for(follower.wait(), 30) == 130  # interrupted: the shell's convention
         await follower.communicate()
+
+
+@pytest.mark.no_db
+@pytest.mark.parametrize("command", ["serve", "worker"])
+def test_a_taken_port_is_one_line_and_exit_1(tmp_path: Path, command: str) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        env = {"CLARION_DATABASE_URL": f"sqlite:///{tmp_path}/clarion.db"}
+        assert clarion("migrate", cwd=tmp_path, env=env).returncode == 0
+        result = clarion(command, "--port", str(port), cwd=tmp_path, env=env)
+    assert result.returncode == 1
+    last = result.stderr.splitlines()[-1]
+    assert last.startswith(f"clarion: {command} failed: OSError: ") and f"127.0.0.1:{port}" in last
+    assert "Traceback" not in result.stderr

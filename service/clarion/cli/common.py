@@ -1,6 +1,7 @@
 """What every `clarion` command shares: the common options, exit statuses and one-line errors."""
 
 import argparse
+import socket
 import sys
 import traceback
 import warnings
@@ -74,3 +75,13 @@ def one_line(exc: BaseException) -> str:
     """The exception's type and the first line of its message."""
     message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+
+
+def port_problem(host: str, port: int) -> str | None:
+    """Why `host:port` cannot be listened on (taken, no such address); None when it can."""
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            return f"cannot listen on {host}:{port}: {exc.strerror}"
+    return None

@@ -1,11 +1,11 @@
 """`make run`: migrate, mint a demo key, start the development mail server, serve."""
 
 import os
-import socket
 import sys
 from pathlib import Path
 
 from clarion.__main__ import main as clarion_main
+from clarion.cli.common import port_problem
 from clarion.devtools.mailsink import start_mail_sink
 from clarion.settings import load_settings
 
@@ -15,15 +15,12 @@ MAIL_DIRECTORY = Path("var/mail")
 
 def taken_port_problem(host: str, port: int, what: str, key: str) -> str | None:
     """A sentence naming the port when something already listens on it; None when it is free."""
-    with socket.socket() as probe:
-        try:
-            probe.bind((host, port))
-        except OSError as exc:
-            return (
-                f"make run: {what} port {host}:{port} is taken ({exc.strerror}): stop what uses it"
-                f" (`ss -ltnp 'sport = :{port}'` shows it) or change {key} in {os.environ['CLARION_CONFIG']}"
-            )
-    return None
+    if port_problem(host, port) is None:
+        return None
+    return (
+        f"make run: {what} port {host}:{port} is taken: stop what uses it"
+        f" (`ss -ltnp 'sport = :{port}'` shows it) or change {key} in {os.environ['CLARION_CONFIG']}"
+    )
 
 
 def main() -> int:
