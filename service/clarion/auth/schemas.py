@@ -2,9 +2,10 @@
 
 from typing import Annotated
 
+import msgspec
 from msgspec import Meta
 
-from clarion.schemas import Request, Response
+from clarion.schemas import Response
 
 
 class PingResponse(Response):
@@ -13,8 +14,10 @@ class PingResponse(Response):
     token: str
 
 
-class KeyRateLimit(Request):
-    """A key's own rate limit (in the catalog and the key API); `per_minute = 0`: the key is not limited."""
+class KeyRateLimit(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """A key's own rate limit (in the catalog and the key API); `per_minute = 0`: the key is not limited.
+
+    A value inside request bodies (`KeyIn`, `CatalogApiKey`), not a request body itself."""
 
     per_minute: Annotated[int, Meta(ge=0, le=1_000_000)]
     burst: Annotated[int, Meta(ge=1, le=1_000_000)]
