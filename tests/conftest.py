@@ -29,6 +29,19 @@ if ENGINE not in ("sqlite", "postgresql"):
     raise pytest.UsageError(f"CLARION_TEST_DATABASE must be sqlite or postgresql, not {ENGINE!r}")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def data_directory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The data directory of every Clarion this run starts without a database URL (never the user's own)."""
+    directory = tmp_path_factory.mktemp("data")
+    previous = os.environ.get("CLARION_DATA_DIR")
+    os.environ["CLARION_DATA_DIR"] = str(directory)
+    yield directory
+    if previous is None:
+        os.environ.pop("CLARION_DATA_DIR", None)
+    else:
+        os.environ["CLARION_DATA_DIR"] = previous
+
+
 def pytest_report_header() -> str:
     return f"clarion database engine under test: {ENGINE}" + (
         f" ({POSTGRES_URL})" if ENGINE == "postgresql" else ""

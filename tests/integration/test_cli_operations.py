@@ -21,7 +21,8 @@ from served_clarion import clarion_server, committed_ids, seed_database
 
 
 def clarion(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    base = {key: value for key, value in os.environ.items() if not key.startswith("CLARION_")}
+    # No CLARION_* of the test run, except its data directory (tests/conftest.py): never the user's own.
+    base = {key: value for key, value in os.environ.items() if not key.startswith("CLARION_") or key == "CLARION_DATA_DIR"}
     return subprocess.run(
         clarion_command(*args), env={**base, **(env or {})}, cwd=cwd, capture_output=True, text=True, timeout=120
     )
@@ -214,7 +215,7 @@ def test_backup_of_postgresql_points_at_pg_dump(tmp_path: Path) -> None:
 
 async def test_occurrences_follow_prints_new_occurrences_as_they_come(api: Api, database_url: str, tmp_path: Path) -> None:
     first = (await api.post(ORDER_PAID, json={})).json()["occurrence"]
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("CLARION_")}, "CLARION_DATABASE_URL": database_url}
+    env = {**os.environ, "CLARION_DATABASE_URL": database_url}
     follower = await asyncio.create_subprocess_exec(
         *clarion_command("occurrences", "--follow"), env=env, cwd=tmp_path,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
