@@ -268,7 +268,8 @@ class Clarion:
         return process
 
     def worker(self, processes: Processes, log_name: str = "worker") -> subprocess.Popen[bytes]:
-        return processes.start("clarion worker", [sys.executable, "-m", "clarion", "worker"], env=self.env,
+        # --port 0: each worker's /health/, /ready/, /metrics on a free port (several run side by side).
+        return processes.start("clarion worker", [sys.executable, "-m", "clarion", "worker", "--port", "0"], env=self.env,
                                cwd=self.directory, log=self.directory / f"{log_name}.log")
 
     # -- reading the database from outside the service

@@ -27,7 +27,15 @@ def clarion_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "clarion", *args]
 
 
-BASE_CONFIG = """
+# The API's caches live this long in tests (`[cache]` of BASE_CONFIG); waiting CACHE_EXPIRY_S sees a change.
+CACHE_LIFETIME_S = 0.2
+CACHE_EXPIRY_S = 0.3
+
+BASE_CONFIG = f"""
+[cache]
+api_keys_s = {CACHE_LIFETIME_S}
+directory_s = {CACHE_LIFETIME_S}
+
 [dispatch]
 backoff_base_s = 0.05
 backoff_max_s = 0.5

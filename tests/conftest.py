@@ -29,6 +29,19 @@ if ENGINE not in ("sqlite", "postgresql"):
     raise pytest.UsageError(f"CLARION_TEST_DATABASE must be sqlite or postgresql, not {ENGINE!r}")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def data_directory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The data directory of every Clarion this run starts without a database URL (never the user's own)."""
+    directory = tmp_path_factory.mktemp("data")
+    previous = os.environ.get("CLARION_DATA_DIR")
+    os.environ["CLARION_DATA_DIR"] = str(directory)
+    yield directory
+    if previous is None:
+        os.environ.pop("CLARION_DATA_DIR", None)
+    else:
+        os.environ["CLARION_DATA_DIR"] = previous
+
+
 def pytest_report_header() -> str:
     return f"clarion database engine under test: {ENGINE}" + (
         f" ({POSTGRES_URL})" if ENGINE == "postgresql" else ""
@@ -93,19 +106,25 @@ class DatabaseFactory:
             await connection.close()
         self.created.append(name)
 
+    def drop(self, url: str) -> None:
+        """Drop the PostgreSQL database of `url` now (a test's own, once it is over)."""
+        name = url.rsplit("/", 1)[1]
+        if ENGINE == "postgresql" and name in self.created:
+            self.created.remove(name)
+            asyncio.run(self._drop_postgres([name]))
+
     def drop_all(self) -> None:
-        if ENGINE != "postgresql" or not self.created:
-            return
+        if ENGINE == "postgresql" and self.created:
+            asyncio.run(self._drop_postgres(list(reversed(self.created))))
 
-        async def drop() -> None:
-            connection = await asyncpg.connect(POSTGRES_URL)
-            try:
-                for name in reversed(self.created):
-                    await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            finally:
-                await connection.close()
-
-        asyncio.run(drop())
+    @staticmethod
+    async def _drop_postgres(names: list[str]) -> None:
+        connection = await asyncpg.connect(POSTGRES_URL)
+        try:
+            for name in names:
+                await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await connection.close()
 
 
 @pytest.fixture(scope="session")
@@ -116,9 +135,14 @@ def database_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Datab
 
 
 @pytest.fixture
-def database_url(database_factory: DatabaseFactory) -> str:
-    """A freshly migrated database of the engine under test."""
-    return database_factory.new_url()
+def database_url(database_factory: DatabaseFactory) -> Iterator[str]:
+    """A freshly migrated database of the engine under test, dropped (PostgreSQL) when the test is over.
+
+    Dropped one by one, not all at the end: hundreds of DROP DATABASE in the session's teardown
+    outlast the last test's timeout on a loaded machine."""
+    url = database_factory.new_url()
+    yield url
+    database_factory.drop(url)
 
 
 

@@ -184,6 +184,17 @@ class EmailChannel(Channel[EmailOptions]):
             return failure_from_smtp_error(exc)
         return Delivered(provider_id=email_message["Message-ID"])
 
+    async def probe(self) -> str:
+        """Connect (with TLS and login as configured), EHLO, quit."""
+        await self.open()
+        try:
+            client = await self._open_client()
+            await client.ehlo()
+            await _quit_quietly(client)
+        finally:
+            await self.aclose()
+        return f"SMTP {self.options.host}:{self.options.port} answered EHLO"
+
     async def _open_client(self) -> aiosmtplib.SMTP:
         options = self.options
         client = aiosmtplib.SMTP(

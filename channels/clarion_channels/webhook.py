@@ -43,6 +43,10 @@ _DEFER_MIN_S = 0.05
 _DEFER_MAX_S = 60.0
 
 
+PROBE_HOST = "localhost"
+"""The name `probe` resolves: one every resolver answers without reaching the network."""
+
+
 class WebhookOptions(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """`[channels.NAME.options]` of a `webhook` channel."""
 
@@ -128,6 +132,15 @@ class WebhookChannel(Channel[WebhookOptions]):
             timeout=aiohttp.ClientTimeout(total=self.options.timeout_s),
             headers={"user-agent": "Clarion-Webhooks"},
         )
+
+    async def probe(self) -> str:
+        """Ask the resolver the channel sends through (the public-address check included) for a public name."""
+        resolver = DefaultResolver()
+        try:
+            await resolver.resolve(PROBE_HOST, 443)
+        finally:
+            await resolver.close()
+        return f"the resolver answers ({PROBE_HOST} resolved)"
 
     async def aclose(self) -> None:
         session, self._session = self._session, None

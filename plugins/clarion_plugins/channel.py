@@ -67,6 +67,15 @@ class Channel(ABC, Generic[OptionsT]):
     async def aclose(self) -> None:
         """Release what `open()` created. Must be safe to call twice, or without `open()`."""
 
+    async def probe(self) -> str:
+        """Check that the channel could send now, without sending anything (`clarion doctor`).
+
+        Called on a channel that is not open. Return one line saying what was
+        checked (e.g. "SMTP mail.example.com:587 answered EHLO"); raise any
+        exception saying what is wrong. Default: nothing to check.
+        """
+        return "no check for this channel type"
+
     @abstractmethod
     async def send(self, message: OutboundMessage) -> SendResult:
         """Deliver one message and say how it went.

@@ -32,7 +32,13 @@ from collections.abc import Mapping
 from typing import Any
 
 import msgspec
-import pytest
+
+try:
+    import pytest
+except ModuleNotFoundError as exc:  # Clarion does not depend on pytest: the kit is for plugin authors' tests
+    raise ModuleNotFoundError(
+        "clarion_plugins.testing is the test kit for channel plugins and needs pytest: pip install pytest"
+    ) from exc
 
 from clarion_plugins.addresses import AddressKind, address_kind_problems
 from clarion_plugins.channel import ADDRESS_KINDS, CAPABILITIES, Channel, channel_class_problems

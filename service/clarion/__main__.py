@@ -1,54 +1,59 @@
-"""The `clarion` command line."""
+"""The `clarion` command line.
+
+Exit status: 0 success; 1 a runtime failure (one line naming what failed, the
+traceback only with `--debug`); 2 a usage or configuration error (argparse's
+own, a bad configuration file, a bad input file). Options common to every
+command (`--config`, `--debug`) go before or after the subcommand.
+"""
 
 import argparse
 import asyncio
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
-from clarion.errors import ClarionError
-from clarion.settings import Settings, SettingsError, load_settings
+from clarion.cli.common import ClarionCliError, add_common_options, port_problem, run_command
+from clarion.settings import Settings
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    try:
-        settings = load_settings(args.config)
-        return int(args.command(settings, args) or 0)
-    except (SettingsError, ClarionCliError) as exc:
-        print(f"clarion: {exc}", file=sys.stderr)
-        return 2
-    except ClarionError as exc:
-        print(f"clarion: {exc.detail}", file=sys.stderr)
-        return 2
-
-
-class ClarionCliError(Exception):
-    """A command failed in a way the user can fix; printed without a traceback."""
+    return run_command(args)
 
 
 def _parser() -> argparse.ArgumentParser:
+    from clarion.cli import register_operations
+
     parser = argparse.ArgumentParser(prog="clarion", description="Event-driven notification service.")
-    parser.add_argument("--config", help="configuration file (default: $CLARION_CONFIG or config/clarion.toml)")
-    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+    add_common_options(parser, top_level=True)
+    commands = parser.add_subparsers(required=True, metavar="COMMAND", parser_class=_CommandParser)
 
     migrate = commands.add_parser("migrate", help="apply database migrations")
+    migrate.add_argument(
+        "--check", action="store_true", help="apply nothing; exit 1 when migrations are pending (deploy scripts)"
+    )
     migrate.set_defaults(command=_migrate)
 
     serve = commands.add_parser("serve", help="serve the API (and the embedded dispatcher)")
-    serve.add_argument("--host")
-    serve.add_argument("--port", type=int)
+    serve.add_argument("--host", help="address to bind (default: server.host, 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to bind (default: server.port, 8000)")
     serve.set_defaults(command=_serve)
 
-    worker = commands.add_parser("worker", help="run the dispatcher only")
+    worker = commands.add_parser("worker", help="run the dispatcher only (and /health/, /ready/, /metrics)")
+    worker.add_argument("--host", help="address of /health/, /ready/, /metrics (default: worker.host, 127.0.0.1)")
+    worker.add_argument(
+        "--port", type=int, help="port of /health/, /ready/, /metrics (default: worker.port, 8001; 0: a free one;"
+        " -1: none)"
+    )
     worker.set_defaults(command=_worker)
 
     apply = commands.add_parser("apply", help="create or update the catalog in FILE (JSON, TOML or YAML)")
-    apply.add_argument("file", type=Path)
+    apply.add_argument("file", type=Path, help="the catalog file (.json, .toml, .yaml)")
     apply.set_defaults(command=_apply)
 
     demo = commands.add_parser("demo", help="apply the demo catalog and mint a fresh demo key")
@@ -63,16 +68,33 @@ def _parser() -> argparse.ArgumentParser:
     config_commands = config.add_subparsers(required=True, metavar="SUBCOMMAND")
     check = config_commands.add_parser("check", help="validate the configuration file")
     check.set_defaults(command=_config_check)
+    register_operations(commands)
     return parser
 
 
-def _migrate(settings: Settings, _: argparse.Namespace) -> int:
-    from clarion.database import migrate, running_engine
+class _CommandParser(argparse.ArgumentParser):
+    """A subcommand's parser: it takes the common options too (`clarion channels --config X`), and so
+    do the parsers of its own subcommands (`clarion config check --config X`)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        add_common_options(self)
+
+
+def _migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from clarion.database import migrate, pending_migrations, running_engine
 
     async def run() -> list[str]:
         async with running_engine(settings.database) as engine:
-            return await migrate(engine)
+            return await (pending_migrations() if args.check else migrate(engine))
 
+    if args.check:
+        pending = asyncio.run(run())
+        if pending:
+            print(f"{len(pending)} migration(s) pending: {', '.join(pending)}: run `clarion migrate`")
+            return 1
+        print("the database is fully migrated")
+        return 0
     applied = asyncio.run(run())
     print(f"applied {len(applied)} migration(s)" + (f": {', '.join(applied)}" if applied else ""))
     return 0
@@ -84,14 +106,10 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from clarion.http.app import create_app
     from clarion.logs import configure_logging
 
+    settings = _with_address(settings, "server", args)
     server = settings.server
-    if args.host is not None or args.port is not None:
-        server = msgspec.structs.replace(
-            server,
-            host=args.host if args.host is not None else server.host,
-            port=args.port if args.port is not None else server.port,
-        )
-        settings = msgspec.structs.replace(settings, server=server)
+    if problem := port_problem(server.host, server.port):
+        raise OSError(f"{problem} (server.port, or --port)")
     configure_logging(settings.logging)
     uvicorn.run(
         create_app(settings),
@@ -104,10 +122,19 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _worker(settings: Settings, _: argparse.Namespace) -> int:
+def _with_address(settings: Settings, section: str, args: argparse.Namespace) -> Settings:
+    """`settings` with `--host` / `--port` (when given) in `[section]`."""
+    given = {key: getattr(args, key) for key in ("host", "port") if getattr(args, key) is not None}
+    if not given:
+        return settings
+    return msgspec.structs.replace(settings, **{section: msgspec.structs.replace(getattr(settings, section), **given)})
+
+
+def _worker(settings: Settings, args: argparse.Namespace) -> int:
     from clarion.logs import configure_logging
     from clarion.process import run_worker
 
+    settings = _with_address(settings, "worker", args)
     configure_logging(settings.logging)
     asyncio.run(run_worker(settings))
     return 0
@@ -124,15 +151,19 @@ def _apply(settings: Settings, args: argparse.Namespace) -> int:
     from clarion.catalog.validation import read_catalog
     from clarion.channels.addresses import AddressKinds
     from clarion.channels.registry import channel_address_kinds, channel_secret_checks, load_plugins
+    from clarion.errors import BadRequest
 
     manager = load_plugins(settings.plugins)
     kinds, secret_checks = channel_address_kinds(settings, manager), channel_secret_checks(settings, manager)
     address_kinds = AddressKinds(manager.address_kinds)
     try:
         catalog = read_catalog(args.file)
-        result = asyncio.run(_with_engine(settings, apply_catalog(catalog, kinds, secret_checks, address_kinds)))
-    except ClarionError as exc:
-        raise ClarionCliError(f"{args.file}: {exc.detail}") from exc
+        result = asyncio.run(
+            _with_engine(settings, lambda: apply_catalog(catalog, kinds, secret_checks, address_kinds))
+        )
+    except BadRequest as exc:  # the catalog's refusals (CatalogError) and the address kinds' alike
+        where = f"{args.file}:"
+        raise ClarionCliError(exc.detail if exc.detail.startswith(where) else f"{where} {exc.detail}") from exc
     for key in result.revoked_keys:
         print(f"{key}: the key is revoked; apply does not reactivate it (give it another name to mint a new key)",
               file=sys.stderr)
@@ -143,18 +174,20 @@ def _apply(settings: Settings, args: argparse.Namespace) -> int:
 def _demo(settings: Settings, args: argparse.Namespace) -> int:
     from clarion.catalog.demo import apply_demo, demo_instructions
 
-    token = asyncio.run(_with_engine(settings, apply_demo(_channel_kinds(settings))))
+    kinds = _channel_kinds(settings)
+    token = asyncio.run(_with_engine(settings, lambda: apply_demo(kinds)))
     base_url = args.base_url or f"http://{settings.server.host}:{settings.server.port}"
     print(demo_instructions(token, base_url))
     return 0
 
 
-async def _with_engine(settings: Settings, work):  # type: ignore[no-untyped-def]
+async def _with_engine(settings: Settings, work: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
+    """`work()` on the running engine, once the database is known to be migrated (else nothing is created)."""
     from clarion.database import require_migrated, running_engine
 
     async with running_engine(settings.database):
         await require_migrated()
-        return await work
+        return await work()
 
 
 def _channels(settings: Settings, args: argparse.Namespace) -> int:

@@ -52,6 +52,28 @@ async def migrate(engine: ClarionEngine) -> list[str]:
     return sorted(set(after) - before)
 
 
+def known_migrations() -> list[str]:
+    """The ids of every migration this version of Clarion ships, in order."""
+    import importlib
+    import pkgutil
+
+    from clarion.db import migrations
+
+    ids = []
+    for module in pkgutil.iter_modules(migrations.__path__):
+        if module.name.startswith("clarion_"):
+            ids.append(importlib.import_module(f"{migrations.__name__}.{module.name}").ID)
+    return sorted(ids)
+
+
+async def pending_migrations() -> list[str]:
+    """The ids of the migrations the bound database has not run (`clarion migrate --check`, `doctor`)."""
+    from piccolo.apps.migrations.tables import Migration
+
+    ran = set(await Migration.get_migrations_which_ran(app_name="clarion")) if await Migration.table_exists() else set()
+    return [migration for migration in known_migrations() if migration not in ran]
+
+
 async def require_migrated() -> None:
     """Fail with a clear message when `clarion migrate` has not been run."""
     from piccolo.apps.migrations.tables import Migration

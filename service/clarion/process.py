@@ -22,6 +22,7 @@ from clarion.db.engine import ClarionEngine
 from clarion.dispatch.dispatcher import Dispatcher
 from clarion.events.directory import EventDirectory
 from clarion.organizations.services import TenantDirectory
+from clarion.probes import serving_probes
 from clarion.rendering import RenderLimits, TemplateRenderer
 from clarion.settings import Settings, TemplateSettings
 from clarion.work import WorkAnnouncer, WorkSignal
@@ -39,15 +40,17 @@ class Runtime:
     channels: ChannelSet
     renderer: TemplateRenderer
     work: WorkAnnouncer
-    tenants: TenantDirectory = field(default_factory=TenantDirectory)
-    """Organization, project and application slugs → refs (cached)."""
+    tenants: TenantDirectory = field(init=False)
+    """Organization, project and application slugs → refs (cached for `cache.directory_s`)."""
     events: EventDirectory = field(init=False)
-    """Events resolved on top of `tenants` (cached)."""
+    """Events resolved on top of `tenants` (cached likewise)."""
     dispatcher: Dispatcher | None = field(default=None)
     """The dispatcher this process runs, if any."""
 
     def __post_init__(self) -> None:
-        self.events = EventDirectory(self.tenants)
+        ttl_s = self.settings.cache.directory_s
+        self.tenants = TenantDirectory(ttl_s=ttl_s)
+        self.events = EventDirectory(self.tenants, ttl_s=ttl_s)
 
     def use_settings(self, settings: Settings) -> None:
         """Adopt a reloaded configuration (only its channels differ from what is running)."""
@@ -133,10 +136,11 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
         async with open_runtime(settings, dispatcher=True) as runtime:
             await require_migrated()
             assert runtime.dispatcher is not None
-            logger.info("worker %s dispatching from %s", runtime.dispatcher.worker_id,
-                        settings.database.url.split(":", 1)[0])
-            await stop.wait()
-            logger.info("worker stopping")
+            async with serving_probes(settings, settings.worker.host, settings.worker.port):
+                logger.info("worker %s dispatching from %s", runtime.dispatcher.worker_id,
+                            settings.database.url.split(":", 1)[0])
+                await stop.wait()
+                logger.info("worker stopping")
     finally:
         for signum in handled:
             loop.remove_signal_handler(signum)

@@ -1,7 +1,10 @@
 """Clarion's configuration: TOML decoded into msgspec Structs.
 
 `load_settings()` is the one entry point. It reads the file named by
-`CLARION_CONFIG` (default `config/clarion.toml`), resolves `{"$env": NAME}` and
+`--config` or `CLARION_CONFIG`, else `config/clarion.toml` when it exists, else the
+built-in defaults (`clarion/defaults.toml`, the repository's `config/clarion.toml`,
+with the database in the data directory: `$CLARION_DATA_DIR`, else
+`$XDG_DATA_HOME/clarion`, else `~/.local/share/clarion`). It resolves `{"$env": NAME}` and
 `{"$file": PATH}` secrets, applies the `CLARION_DATABASE_URL` / `CLARION_HOST` /
 `CLARION_PORT` overrides and decodes the result. Every error names the key.
 """
@@ -11,13 +14,15 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
+from importlib import resources
 
 import msgspec
 from clarion_plugins.manager import name_validation_error
 from msgspec import Meta
-from typing_extensions import Annotated
+from typing import Annotated
 
 DEFAULT_CONFIG_PATH = "config/clarion.toml"
+BUILT_IN_DEFAULTS = "(built-in defaults)"
 REDACTED = "********"
 
 PositiveInt = Annotated[int, Meta(ge=1)]
@@ -48,8 +53,22 @@ class ServerSettings(_Section):
             )
 
 
+def data_directory(environ: Mapping[str, str] | None = None) -> Path:
+    """Where Clarion keeps its data when no configuration names a place (the SQLite database)."""
+    environ = os.environ if environ is None else environ
+    if environ.get("CLARION_DATA_DIR"):
+        return Path(environ["CLARION_DATA_DIR"])
+    base = Path(environ["XDG_DATA_HOME"]) if environ.get("XDG_DATA_HOME") else Path.home() / ".local" / "share"
+    return base / "clarion"
+
+
+def default_database_url() -> str:
+    return f"sqlite:///{(data_directory() / 'clarion.db').absolute()}"
+
+
 class DatabaseSettings(_Section):
-    url: str = "sqlite:///var/clarion.db"
+    url: str = msgspec.field(default_factory=default_database_url)
+    """Default: `clarion.db` in the data directory (`data_directory()`)."""
     synchronous: Literal["FULL", "NORMAL"] = "FULL"
     pool_size: PositiveInt = 10
 
@@ -61,6 +80,14 @@ class DispatchSettings(_Section):
     backoff_max_s: PositiveFloat = 3600.0
     lease_s: PositiveFloat = 60.0
     poll_interval_s: PositiveFloat = 0.5
+
+
+class WorkerSettings(_Section):
+    """`clarion worker`'s own HTTP port: `/health/`, `/ready/`, `/metrics` (no API)."""
+
+    host: str = "127.0.0.1"
+    port: Annotated[int, Meta(ge=-1, le=65535)] = 8001
+    """0: a free port (logged); -1: no probe server."""
 
 
 class PluginSettings(_Section):
@@ -86,6 +113,17 @@ class RetentionSettings(_Section):
 class LoggingSettings(_Section):
     format: Literal["text", "json"] = "text"
     level: Literal["debug", "info", "warning", "error"] = "info"
+    access_log: bool = False
+    """One line per HTTP request of `clarion serve` (logger `clarion.access`): method, path, status, time."""
+
+
+class CacheSettings(_Section):
+    """How long the API may serve a lookup from memory: a change in the database is seen within this."""
+
+    api_keys_s: Annotated[float, Meta(ge=0)] = 1.0
+    """API keys by token (a revoked, expired or deleted key stops working within this); 0: no cache."""
+    directory_s: Annotated[float, Meta(ge=0)] = 1.0
+    """Organizations, projects, applications and events by slug (locked, paused, inactive); 0: no cache."""
 
 
 class AdminSettings(_Section):
@@ -95,6 +133,25 @@ class AdminSettings(_Section):
 class MetricsSettings(_Section):
     enabled: bool = True
     per_event_labels: bool = False
+
+
+class RateLimitSettings(_Section):
+    """Requests per API key (GCRA: a steady rate and a burst); see docs/operations.md."""
+
+    per_minute: Annotated[int, Meta(ge=0)] = 0
+    """Each key's default rate; 0: no limit unless the key sets its own (`rate_limit` on the key)."""
+    burst: PositiveInt = 60
+    """Requests a key may send at once after a quiet spell (the bucket's size)."""
+    store: str = "memory"
+    """`memory` (one process) or `redis://HOST:PORT/DB` (shared by every `serve` process)."""
+    redis_prefix: str = "clarion:rate:"
+    """Prefix of the Redis keys (one per API key id): give each Clarion database its own."""
+    fail_closed: bool = False
+    """When the store cannot be reached: false lets requests through (logged), true answers 503."""
+
+    def __post_init__(self) -> None:
+        if self.store != "memory" and not self.store.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("store: expected 'memory' or a redis://HOST:PORT/DB URL")
 
 
 class ChannelSettings(_Section):
@@ -127,12 +184,15 @@ class Settings(_Section):
     server: ServerSettings = msgspec.field(default_factory=ServerSettings)
     database: DatabaseSettings = msgspec.field(default_factory=DatabaseSettings)
     dispatch: DispatchSettings = msgspec.field(default_factory=DispatchSettings)
+    worker: WorkerSettings = msgspec.field(default_factory=WorkerSettings)
     plugins: PluginSettings = msgspec.field(default_factory=PluginSettings)
     templates: TemplateSettings = msgspec.field(default_factory=TemplateSettings)
     retention: RetentionSettings = msgspec.field(default_factory=RetentionSettings)
     logging: LoggingSettings = msgspec.field(default_factory=LoggingSettings)
+    cache: CacheSettings = msgspec.field(default_factory=CacheSettings)
     admin: AdminSettings = msgspec.field(default_factory=AdminSettings)
     metrics: MetricsSettings = msgspec.field(default_factory=MetricsSettings)
+    rate_limit: RateLimitSettings = msgspec.field(default_factory=RateLimitSettings)
     channels: dict[str, ChannelSettings] = {}
     # Dotted paths of values that came from `$env` / `$file`; redacted when shown.
     secret_paths: frozenset[str] = frozenset()
@@ -149,17 +209,33 @@ _ENV_OVERRIDES = {
 }
 
 
-def config_path(path: str | os.PathLike[str] | None = None) -> Path:
-    return Path(path or os.environ.get("CLARION_CONFIG") or DEFAULT_CONFIG_PATH)
+def config_path(path: str | os.PathLike[str] | None = None) -> Path | None:
+    """The configuration file to read; None: none is named and `config/clarion.toml` does not exist."""
+    named = path or os.environ.get("CLARION_CONFIG")
+    if named:
+        return Path(named)
+    return Path(DEFAULT_CONFIG_PATH) if Path(DEFAULT_CONFIG_PATH).is_file() else None
+
+
+def built_in_defaults() -> str:
+    """The defaults file shipped in the package (the repository's `config/clarion.toml`)."""
+    return resources.files("clarion").joinpath("defaults.toml").read_text()
+
+
+def example_configuration() -> str:
+    """Every key, commented (`clarion init` writes it)."""
+    return resources.files("clarion").joinpath("clarion.example.toml").read_text()
 
 
 def load_settings(
     path: str | os.PathLike[str] | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Settings:
-    """Read, resolve and decode the configuration file."""
+    """Read, resolve and decode the configuration file (or the built-in defaults when there is none)."""
     environ = os.environ if environ is None else environ
     file = config_path(path)
+    if file is None:
+        return parse_settings(built_in_defaults(), source=BUILT_IN_DEFAULTS, environ=environ)
     try:
         text = file.read_bytes()
     except OSError as exc:

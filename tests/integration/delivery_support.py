@@ -46,7 +46,7 @@ from clarion.catalog.validation import decode_catalog
 from clarion.occurrences.tables import Delivery, Occurrence
 from clarion.process import Runtime
 from clarion.settings import Settings
-from clarion_test_support import REPO, clarion_command, free_port
+from clarion_test_support import CACHE_LIFETIME_S, REPO, clarion_command, free_port
 
 CHANNEL_KINDS = {"email": frozenset({"email"}), "webhook": frozenset({"url"}), "spare": frozenset({"url"})}
 ORG, PROJECT, APP = "acme", "web", "shop"
@@ -58,8 +58,12 @@ def delivery_config(
     smtp_port: int, *, extra: str = "", embedded: bool = True, lease_s: float = 5, email_concurrency: int = 8
 ) -> str:
     """A configuration with fast retries, the email channel on `smtp_port` and a webhook channel
-    that may call 127.0.0.1 (plus `extra` TOML appended)."""
+    that may call 127.0.0.1 (plus `extra` TOML appended); the API's caches as short as BASE_CONFIG's."""
     return f"""
+[cache]
+api_keys_s = {CACHE_LIFETIME_S}
+directory_s = {CACHE_LIFETIME_S}
+
 [dispatch]
 embedded = {"true" if embedded else "false"}
 backoff_base_s = 0.05
@@ -420,11 +424,12 @@ async def worker_processes(config: str, database_url: str, directory: Path, coun
             await worker.process.wait()
 
 
-async def start_worker(environment: dict[str, str], directory: Path) -> WorkerProcess:
+async def start_worker(environment: dict[str, str], directory: Path, probe_port: int = 0) -> WorkerProcess:
+    """`clarion worker`, its /health/, /ready/, /metrics on `probe_port` (0: any free port)."""
     log = directory / f"worker-{len(list(directory.glob('worker-*.log')))}.log"
     with log.open("wb") as stderr:
         process = await asyncio.create_subprocess_exec(
-            *clarion_command("worker"), env=environment, stdin=asyncio.subprocess.DEVNULL,
+            *clarion_command("worker", "--port", str(probe_port)), env=environment, stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.DEVNULL, stderr=stderr, cwd=REPO,
         )
     return WorkerProcess(process, log)

@@ -147,8 +147,8 @@ def test_apply_on_an_unmigrated_database_says_migrate(tmp_path: Path, config_fil
     file.write_text(json.dumps(SPEC_CATALOG))
     env = {**os.environ, "CLARION_CONFIG": str(config_file), "CLARION_DATABASE_URL": f"sqlite:///{tmp_path}/empty.db"}
     result = subprocess.run(clarion_command("apply", str(file)), env=env, capture_output=True, text=True, timeout=60)
-    assert result.returncode == 2
-    assert "run `clarion migrate` first" in result.stderr
+    assert result.returncode == 1  # a runtime failure, not a usage error
+    assert result.stderr == "clarion: apply failed: the database is not migrated: run `clarion migrate` first\n"
 
 
 def test_demo_mints_a_fresh_key_each_time(run) -> None:  # type: ignore[no-untyped-def]

@@ -5,6 +5,7 @@ import re
 import time
 
 import pytest
+from clarion_test_support import CACHE_EXPIRY_S
 
 from clarion.auth.tables import ApiKey
 from clarion.auth.tokens import hash_token
@@ -185,7 +186,7 @@ async def test_applying_the_catalog_again_does_not_bring_a_revoked_key_back(mapi
     assert result.revoked_keys == ["acme/shop-app"]
     row = await ApiKey.select(ApiKey.active).where(ApiKey.id == key_id).first()
     assert row == {"active": False}
-    await asyncio.sleep(1.1)  # past the authentication cache
+    await asyncio.sleep(CACHE_EXPIRY_S)  # past the API caches ([cache] of BASE_CONFIG)
     refused = await mapi.client.get("/api/o/acme/p/web/a/shop/e/", headers=mapi.key("shop-app"))
     assert refused.status_code == 401 and refused.json()["detail"] == "API key is inactive"
     # the other keys of the catalog are untouched, and nothing is reported for them

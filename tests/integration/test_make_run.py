@@ -20,15 +20,20 @@ def test_makefile_run_target_is_the_devserver() -> None:
     assert re.search(r"^run: .*\n\t\$\(PY\) -m clarion\.devtools\.devserver$", makefile, re.M)
 
 
-@pytest.fixture
-def devserver(tmp_path: Path):  # type: ignore[no-untyped-def]
-    """The devserver in a scratch directory, on free ports, with the development config otherwise unchanged."""
+def _scratch_directory(tmp_path: Path) -> tuple[int, int, dict[str, str]]:
+    """The development config in `tmp_path/config/` on free ports; (HTTP port, SMTP port, environment)."""
     http_port, smtp_port = free_port(), free_port()
     config = (REPO / "config" / "development.toml").read_text()
     config = config.replace("port = 8000", f"port = {http_port}").replace("port = 1025", f"port = {smtp_port}")
     (tmp_path / "config").mkdir()
     (tmp_path / "config" / "development.toml").write_text(config)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CLARION_")}
+    return http_port, smtp_port, {k: v for k, v in os.environ.items() if not k.startswith("CLARION_")}
+
+
+@pytest.fixture
+def devserver(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """The devserver in a scratch directory, on free ports, with the development config otherwise unchanged."""
+    http_port, smtp_port, env = _scratch_directory(tmp_path)
     process = subprocess.Popen(
         [sys.executable, "-m", "clarion.devtools.devserver"],
         cwd=tmp_path,
@@ -86,3 +91,22 @@ def test_make_run_starts_and_the_printed_curl_delivers_a_mail(devserver) -> None
     assert len(mails) == 2, "the demo list has two members"
     text = mails[0].read_text()
     assert "Subject: Order A-1001 paid" in text
+
+
+@pytest.mark.parametrize("taken", ["http", "smtp"])
+def test_make_run_names_a_taken_port_instead_of_a_traceback(tmp_path: Path, taken: str) -> None:
+    import socket
+
+    http_port, smtp_port, env = _scratch_directory(tmp_path)
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", http_port if taken == "http" else smtp_port))
+        holder.listen()
+        result = subprocess.run(
+            [sys.executable, "-m", "clarion.devtools.devserver"], cwd=tmp_path, env=env,
+            capture_output=True, text=True, timeout=60,
+        )
+    assert result.returncode == 1
+    port, key = (http_port, "server.port") if taken == "http" else (smtp_port, "channels.email.options.port")
+    assert result.stderr.startswith(f"make run: {'HTTP' if taken == 'http' else 'development SMTP'} port 127.0.0.1:{port} is taken")
+    assert f"change {key} in config/development.toml" in result.stderr
+    assert "Traceback" not in result.stderr

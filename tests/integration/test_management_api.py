@@ -4,6 +4,7 @@ import asyncio
 import time
 
 import pytest
+from clarion_test_support import CACHE_EXPIRY_S
 
 from clarion.occurrences.tables import Occurrence
 from clarion.events.tables import Event
@@ -118,14 +119,14 @@ async def test_lock_via_patch_refuses_triggers_within_a_second(mapi):
         await asyncio.sleep(0.05)
     assert "locked" in response.json()["detail"]
     await send(mapi, "PATCH", f"{ORDER_PAID}/", json={"locked": False, "paused": True})
-    await asyncio.sleep(1.05)
+    await asyncio.sleep(CACHE_EXPIRY_S)  # past the API caches ([cache] of BASE_CONFIG)
     response = await send(mapi, "POST", f"{ORDER_PAID}/trigger/", json={})
     assert response.status_code == 201 and response.json().get("paused") is True
 
 
 async def test_pausing_a_project_pauses_its_triggers(mapi):
     await send(mapi, "PATCH", f"{WEB}/", json={"active": False})
-    await asyncio.sleep(1.05)
+    await asyncio.sleep(CACHE_EXPIRY_S)  # past the API caches ([cache] of BASE_CONFIG)
     response = await send(mapi, "POST", f"{ORDER_PAID}/trigger/", json={})
     assert response.status_code == 400 and "project 'web' is inactive" in response.json()["detail"]
 

@@ -4,6 +4,7 @@ import asyncio
 from datetime import UTC, datetime
 
 import pytest
+from clarion_test_support import CACHE_EXPIRY_S
 from delivery_support import (  # noqa: F401
     APP_PATH,
     Bed,
@@ -162,6 +163,6 @@ async def test_preview_needs_both_grants_and_checks_the_body_like_trigger(shop: 
 
 async def test_preview_of_a_paused_event_says_so(shop: Bed) -> None:
     await Event.update({Event.paused: True}).where(Event.slug == "order-paid")
-    await asyncio.sleep(1.1)  # the slug cache lives up to a second
+    await asyncio.sleep(CACHE_EXPIRY_S)  # past the slug cache ([cache] of delivery_config)
     response = await shop.client.post(f"{EVENT_PATH}/preview/", json={}, headers=shop.headers)
     assert response.status_code == 200 and response.json()["paused"] is True

@@ -1,9 +1,19 @@
 import os
 from pathlib import Path
 
+import msgspec
 import pytest
 
-from clarion.settings import REDACTED, SettingsError, load_settings, parse_settings, redacted
+from clarion.settings import (
+    BUILT_IN_DEFAULTS,
+    REDACTED,
+    SettingsError,
+    data_directory,
+    default_database_url,
+    load_settings,
+    parse_settings,
+    redacted,
+)
 
 pytestmark = pytest.mark.no_db
 
@@ -21,11 +31,34 @@ def test_shipped_default_file_decodes_with_spec_defaults() -> None:
     assert settings.server.host == "127.0.0.1"
     assert settings.server.port == 8000
     assert settings.server.max_body_bytes == 524288
-    assert settings.database.url == "sqlite:///var/clarion.db"
+    assert settings.database.url == default_database_url()  # clarion.db in the data directory
     assert settings.dispatch.max_attempts == 8
     assert settings.templates.render_timeout_s == 2.0
     assert settings.retention.idempotency_hours == 24
     assert {"email", "webhook"} <= set(settings.channels)
+
+
+def test_the_data_directory_follows_clarion_data_dir_then_xdg_then_home() -> None:
+    assert data_directory({"CLARION_DATA_DIR": "/srv/clarion", "XDG_DATA_HOME": "/x"}) == Path("/srv/clarion")
+    assert data_directory({"XDG_DATA_HOME": "/x"}) == Path("/x/clarion")
+    assert data_directory({}) == Path.home() / ".local" / "share" / "clarion"
+
+
+def test_without_a_configuration_file_the_built_in_defaults_apply(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no config/clarion.toml here
+    monkeypatch.delenv("CLARION_CONFIG", raising=False)
+    monkeypatch.setenv("CLARION_DATA_DIR", str(tmp_path / "data"))
+    settings = load_settings()
+    assert settings.source == BUILT_IN_DEFAULTS
+    assert settings.database.url == f"sqlite:///{tmp_path}/data/clarion.db"
+    shipped = load_settings(REPO / "config" / "clarion.toml")
+    assert msgspec.structs.replace(settings, source="") == msgspec.structs.replace(shipped, source="")
+    # A file that is named but missing is an error, not a silent fallback.
+    monkeypatch.setenv("CLARION_CONFIG", str(tmp_path / "missing.toml"))
+    with pytest.raises(SettingsError, match="missing.toml: cannot read configuration"):
+        load_settings()
 
 
 def test_example_file_has_every_key_and_decodes() -> None:

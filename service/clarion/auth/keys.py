@@ -10,7 +10,9 @@ A key mints only keys within its own reach:
   only given by a `full_access` key) must be held by the minting key, else 403
   naming the grant;
 * expiry: a key that expires mints keys that expire no later (without
-  `expires_at` the new key inherits the minting key's expiry).
+  `expires_at` the new key inherits the minting key's expiry);
+* rate limit: a key with its own `rate_limit` mints keys limited no looser
+  (without `rate_limit` the new key inherits the minting key's own).
 
 The token is generated here (`clarion.auth.tokens`), answered once in the 201
 and stored only as its SHA-256. Lists and revocation see only the keys inside
@@ -26,6 +28,7 @@ import msgspec
 from msgspec import Meta
 
 from clarion.auth.grants import Grant, expand_grants
+from clarion.auth.schemas import KeyRateLimit, key_rate_limit
 from clarion.auth.services import ApiPrincipal
 from clarion.auth.tables import ApiKey
 from clarion.auth.tokens import hash_token, new_token
@@ -45,6 +48,8 @@ class KeyIn(Request):
     project: Slug | None = None
     application: Slug | None = None
     expires_at: datetime | None = None
+    rate_limit: KeyRateLimit | None = None
+    """The key's own rate limit; without it `[rate_limit]` of the configuration applies."""
 
     def __post_init__(self) -> None:
         check_utc_representable(self.expires_at, "expires_at")
@@ -62,6 +67,7 @@ class KeyOut(Response):
     active: bool
     last_used_at: datetime | None
     created: datetime
+    rate_limit: KeyRateLimit | None
 
 
 class KeyCreatedOut(KeyOut):
@@ -80,6 +86,8 @@ KEY_COLUMNS = (
     ApiKey.active,
     ApiKey.last_used_at,
     ApiKey.created,
+    ApiKey.rate_per_minute,
+    ApiKey.rate_burst,
 )
 
 
@@ -100,6 +108,7 @@ def _key_out(row: dict[str, Any]) -> KeyOut:
         active=bool(row["active"]),
         last_used_at=_utc(row["last_used_at"]),
         created=_utc(row["created"]),  # type: ignore[arg-type]
+        rate_limit=key_rate_limit(row["rate_per_minute"], row["rate_burst"]),
     )
 
 
@@ -128,6 +137,7 @@ async def create_key(principal: ApiPrincipal, data: KeyIn) -> KeyCreatedOut:
     if exceeding:
         raise PermissionDenied(f"grants: the key cannot grant {', '.join(exceeding)} (it does not hold it)")
     expires_at = await _expiry(principal, _utc(data.expires_at))
+    rate_limit = _rate_limit(principal, data.rate_limit)
     project_id, application_id = await _narrowing(principal, data)
     token = new_token()
     async with write_transaction():
@@ -142,6 +152,7 @@ async def create_key(principal: ApiPrincipal, data: KeyIn) -> KeyCreatedOut:
                 expires_at=expires_at,
                 active=True,
                 created=datetime.now(timezone.utc),
+                **(rate_limit.columns() if rate_limit else {}),
             ),
             f"name: a key named {data.name!r} already exists",
         )
@@ -180,6 +191,20 @@ async def _expiry(principal: ApiPrincipal, wanted: datetime | None) -> datetime 
         return own
     if wanted > own:
         raise PermissionDenied(f"expires_at: later than the minting key's own expiry ({own.isoformat()})")
+    return wanted
+
+
+def _rate_limit(principal: ApiPrincipal, wanted: KeyRateLimit | None) -> KeyRateLimit | None:
+    """A key with its own rate limit mints keys limited no looser (without `rate_limit`: its own)."""
+    if principal.rate_limit is None:
+        return wanted
+    own = KeyRateLimit(per_minute=principal.rate_limit[0], burst=principal.rate_limit[1])
+    if wanted is None or own.per_minute == 0:
+        return wanted or own
+    if wanted.per_minute == 0 or wanted.per_minute > own.per_minute or wanted.burst > own.burst:
+        raise PermissionDenied(
+            f"rate_limit: looser than the minting key's own ({own.per_minute} a minute, bursts of {own.burst})"
+        )
     return wanted
 
 

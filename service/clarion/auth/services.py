@@ -46,6 +46,8 @@ class ApiPrincipal:
     application_id: int | None
     application: str | None
     grants: frozenset[str]
+    rate_limit: tuple[int, int] | None = None
+    """The key's own (requests a minute, burst); None: `[rate_limit]` applies."""
 
     @property
     def narrowed(self) -> bool:
@@ -116,6 +118,8 @@ async def _load_key(token_hash: str) -> _StoredKey | None:
             ApiKey.grants,
             ApiKey.active,
             ApiKey.expires_at,
+            ApiKey.rate_per_minute,
+            ApiKey.rate_burst,
             ApiKey.organization.id.as_alias("organization_id"),
             ApiKey.organization.slug.as_alias("organization_slug"),
             ApiKey.project.id.as_alias("project_id"),
@@ -139,6 +143,7 @@ async def _load_key(token_hash: str) -> _StoredKey | None:
         application_id=row["application_id"],
         application=row["application_slug"],
         grants=expand_grants(frozenset(row["grants"] or ())),
+        rate_limit=(row["rate_per_minute"], row["rate_burst"]) if row["rate_per_minute"] is not None else None,
     )
     expires_at: datetime | None = row["expires_at"]
     if expires_at is not None and expires_at.tzinfo is None:

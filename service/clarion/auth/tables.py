@@ -1,6 +1,6 @@
 """API keys."""
 
-from piccolo.columns import JSON, Boolean, ForeignKey, Timestamptz, Varchar
+from piccolo.columns import JSON, Boolean, ForeignKey, Integer, Timestamptz, Varchar
 from piccolo.table import Table
 
 from clarion.organizations.tables import Application, Organization, Project
@@ -19,4 +19,7 @@ class ApiKey(Table):
     active = Boolean(default=True)
     last_used_at = Timestamptz(null=True, default=None)
     created = Timestamptz()
+    rate_per_minute = Integer(null=True, default=None)
+    """The key's own rate limit (0: unlimited); NULL: `[rate_limit]` applies."""
+    rate_burst = Integer(null=True, default=None)
 

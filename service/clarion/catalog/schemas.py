@@ -4,6 +4,7 @@ from datetime import datetime
 
 import msgspec
 
+from clarion.auth.schemas import KeyRateLimit
 from clarion.schemas import (
     AddressKindName,
     AddressName,
@@ -114,6 +115,8 @@ class CatalogApiKey(Request):
     grants: list[str] = []
     expires_at: datetime | None = None
     active: bool = True
+    rate_limit: KeyRateLimit | None = None
+    """The key's own rate limit; None: `[rate_limit]` of the configuration applies."""
 
     def __post_init__(self) -> None:
         check_utc_representable(self.expires_at, "expires_at")

@@ -199,6 +199,8 @@ async def _apply_api_keys(org: CatalogOrganization, org_id: int, result: ApplyRe
             if key.expires_at is None or key.expires_at.tzinfo
             else key.expires_at.replace(tzinfo=timezone.utc),
             "active": key.active,
+            "rate_per_minute": key.rate_limit.per_minute if key.rate_limit else None,
+            "rate_burst": key.rate_limit.burst if key.rate_limit else None,
         }
         existing = await ApiKey.select(ApiKey.id, ApiKey.active).where(
             (ApiKey.organization == org_id) & (ApiKey.name == key.name)

@@ -4,8 +4,13 @@ import argparse
 import time
 from pathlib import Path
 
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
+try:
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import SMTP, Envelope, Session
+except ModuleNotFoundError as exc:  # the wheel does not depend on it: development only
+    raise ModuleNotFoundError(
+        "clarion.devtools.mailsink is a development tool and needs aiosmtpd: pip install 'clarion[dev]'"
+    ) from exc
 
 from clarion.ids import new_id
 

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from clarion.channels.runtime import ChannelSet
 from clarion.db.sql import utcnow
 from clarion.dispatch.sending import OutcomeWriter, outbound_message, outcome_of
+from clarion.logs import log_fields
 from clarion.metrics.registry import record_delivery
 from clarion.occurrences.planning import ExpansionError, plan_occurrence
 from clarion.occurrences.statuses import DeliveryStatus
@@ -249,7 +250,7 @@ class Dispatcher:
             deliveries = expansion.plan.deliveries
             if not deliveries:
                 logger.warning("occurrence %s of event %s has no recipients", occurrence.id,
-                               expansion.plan.scope.event.slug)
+                               expansion.plan.scope.event.slug, extra={"occurrence_id": occurrence.id})
             for planned in deliveries:
                 if planned.status != DeliveryStatus.PENDING:
                     self.stats.deliveries[planned.status] += 1
@@ -270,12 +271,13 @@ class Dispatcher:
             self._expansion_errors[occurrence.id] += 1
             tries = self._expansion_errors[occurrence.id]
             logger.error("expanding occurrence %s failed (try %d of %d)", occurrence.id, tries, EXPANSION_RETRIES,
-                         exc_info=error)
+                         exc_info=error, extra={"occurrence_id": occurrence.id})
             if tries < EXPANSION_RETRIES:
                 return  # the lease runs out and the occurrence is claimed again
             self._expansion_errors.pop(occurrence.id, None)
             message = f"{type(error).__name__}: {error}"
-        logger.warning("occurrence %s could not be expanded: %s", occurrence.id, message)
+        logger.warning("occurrence %s could not be expanded: %s", occurrence.id, message,
+                       extra={"occurrence_id": occurrence.id})
         self.stats.occurrences_failed += 1
         await fail_occurrence(occurrence.id, message, worker_id=self.worker_id, now=utcnow())
 
@@ -325,6 +327,11 @@ class Dispatcher:
         task.add_done_callback(self._sending.discard)
 
     async def _send(self, delivery: ClaimedDelivery) -> None:
+        # Every line logged while sending (the channel's own included) names the delivery.
+        with log_fields(occurrence_id=delivery.occurrence_id, delivery_id=delivery.id):
+            await self._send_logged(delivery)
+
+    async def _send_logged(self, delivery: ClaimedDelivery) -> None:
         try:
             result = await self.channels.send(delivery.channel, outbound_message(delivery))
             settings = self.settings
@@ -356,15 +363,16 @@ class Dispatcher:
             status = RETRY if outcome.status == DeliveryStatus.PENDING else outcome.status
             self.stats.deliveries[status] += 1
             record_delivery(outcome.channel, status)
+            ids = {"occurrence_id": outcome.occurrence_id, "delivery_id": outcome.delivery_id}
             if outcome.status in (DeliveryStatus.FAILED, DeliveryStatus.SKIPPED):
-                logger.info("delivery %s %s: %s", outcome.delivery_id, outcome.status, outcome.reason)
+                logger.info("delivery %s %s: %s", outcome.delivery_id, outcome.status, outcome.reason, extra=ids)
             elif outcome.next_attempt_at is not None:
                 due = time.monotonic() + max((outcome.next_attempt_at - now).total_seconds(), 0.0)
                 if self._next_due is None or due < self._next_due:
                     self._next_due = due
                     self.signal.notify()  # re-arm the wait with the earlier deadline
             elif outcome.status == DeliveryStatus.DELIVERED:
-                logger.debug("delivery %s delivered", outcome.delivery_id)
+                logger.debug("delivery %s delivered", outcome.delivery_id, extra=ids)
 
     # -- leases and wake-ups -------------------------------------------------------
 

@@ -31,6 +31,8 @@ from clarion.http.docs_ui import swagger_ui, swagger_ui_assets
 from clarion.http.openapi import complete_openapi
 from clarion.http.paths import PATH_DEPENDENCIES
 from clarion.http.responses import options_response
+from clarion.http.ratelimit import RateLimitMiddleware, rate_limit_lifespan
+from clarion.http.requestlog import RequestLogMiddleware, stamp_response
 from clarion.process import open_runtime
 from clarion.settings import Settings
 
@@ -64,7 +66,12 @@ class ClarionPlugin(InitPlugin):
         self._add_exception_handlers(app_config)
         app_config.lifespan.append(self._lifespan)
         app_config.lifespan.append(api_keys_lifespan)  # after the engine starts, so its last flush precedes close
+        # Request ids: the logging context around every middleware, the header (and access line) on every response.
+        app_config.middleware.insert(0, RequestLogMiddleware)
+        app_config.before_send.append(stamp_response(self.settings.logging.access_log))
         app_config.middleware.append(DefineMiddleware(ApiKeyAuthenticationMiddleware))
+        app_config.lifespan.append(rate_limit_lifespan(self.settings.rate_limit))
+        app_config.middleware.append(RateLimitMiddleware)  # inside authentication: it counts per key
         # After the guards (401/403), before the handler: NULs in path and query, impossible path ids.
         # (A `before_request` on a controller or handler would replace this one: there is none.)
         app_config.before_request = _before_request

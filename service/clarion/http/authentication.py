@@ -66,10 +66,11 @@ def api_keys_of(app: Litestar) -> ApiKeys:
 async def api_keys_lifespan(app: Litestar) -> AsyncIterator[None]:
     """Serve `app.state.api_keys`; record last use every few seconds and once more on shutdown.
 
-    Register it after the lifespan that starts the database engine, so the final
-    flush runs before the engine closes.
+    Register it after the lifespan that starts the runtime (the database engine and
+    the settings it reads `cache.api_keys_s` from), so the final flush runs before
+    the engine closes.
     """
-    keys = ApiKeys()
+    keys = ApiKeys(ttl_s=app.state.runtime.settings.cache.api_keys_s)
     app.state.api_keys = keys
     flusher = asyncio.create_task(keys.flush_periodically(), name="clarion-api-key-last-used")
     try:

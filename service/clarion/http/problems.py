@@ -15,6 +15,8 @@ from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 
+import msgspec
+
 from asyncpg.exceptions import IntegrityConstraintViolationError
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
@@ -24,6 +26,7 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from clarion.db.failures import storage_problem
 from clarion.errors import ClarionError
 from clarion.ids import new_id
+from clarion.logs import current_field
 from clarion.schemas import Response as ResponseStruct
 
 logger = logging.getLogger(__name__)
@@ -58,6 +61,16 @@ def problem(
         title=HTTPStatus(status).phrase,
         headers=headers,
         extra=extensions or None,
+    )
+
+
+PROBLEM_JSON = "application/problem+json"
+
+
+def problem_body(status: int, detail: str) -> bytes:
+    """The JSON of a problem, for answers sent before Litestar's exception handling (raw ASGI middleware)."""
+    return msgspec.json.encode(
+        {"type": "about:blank", "title": HTTPStatus(status).phrase, "status": status, "detail": detail}
     )
 
 
@@ -101,7 +114,7 @@ def unexpected_error_response(request: Request[Any, Any, Any], exc: Exception) -
             "%s %s answered 503: %s (%s: %s)", request.method, request.url.path, cause, type(exc).__name__, exc
         )
         return problem(503, cause, headers={"Retry-After": "10"}).to_response(request)
-    request_id = new_id()
+    request_id = current_field("request_id") or new_id()  # the request's own (clarion.http.requestlog)
     logger.error(
         "unexpected error in %s %s (request_id %s)", request.method, request.url.path, request_id,
         exc_info=exc, extra={"request_id": request_id},
