@@ -9,6 +9,7 @@ from pathlib import Path
 
 import msgspec
 
+from clarion.console.commands import add_admin_commands
 from clarion.errors import ClarionError
 from clarion.settings import Settings, SettingsError, load_settings
 
@@ -63,6 +64,8 @@ def _parser() -> argparse.ArgumentParser:
     config_commands = config.add_subparsers(required=True, metavar="SUBCOMMAND")
     check = config_commands.add_parser("check", help="validate the configuration file")
     check.set_defaults(command=_config_check)
+
+    add_admin_commands(commands)
     return parser
 
 

@@ -20,6 +20,7 @@ from clarion.db.failures import storage_problem
 from clarion.errors import ClarionError
 from clarion.http.authentication import OPENAPI_COMPONENTS, ApiKeyAuthenticationMiddleware, api_keys_lifespan
 from clarion.http.body import check_path_and_query
+from clarion.http.console import console_handler
 from clarion.http.controllers.channels import ChannelController, PluginController
 from clarion.http.controllers.distribution import DistributionListController, SubscriptionController
 from clarion.http.controllers.events import EventController
@@ -72,6 +73,8 @@ class ClarionPlugin(InitPlugin):
         # (A `before_request` on a controller or handler would replace this one: there is none.)
         app_config.before_request = check_path_and_query
         app_config.route_handlers.extend(ROUTE_HANDLERS)
+        if self.settings.admin.enabled:
+            app_config.route_handlers.append(console_handler(self.settings.admin))
         return app_config
 
     def _add_dependencies(self, app_config: AppConfig) -> None:
