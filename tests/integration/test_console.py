@@ -194,3 +194,59 @@ async def test_occurrences_and_deliveries_are_read_only(api: Api, console: httpx
     assert (await console.post("/admin/api/tables/delivery/", json={}, headers=headers)).status_code == 405
     row = await Occurrence.select(Occurrence.status).where(Occurrence.id == occurrence).first()
     assert row == {"status": "pending"}
+
+
+async def _form(console: httpx.AsyncClient, slug: str, **fields: object) -> httpx.Response:
+    return await console.post(f"/admin/api/forms/{slug}/", json=fields, headers=csrf_header(console))
+
+
+async def test_trigger_form_stores_an_occurrence_and_refuses_as_the_api_does(
+    api: Api, console: httpx.AsyncClient
+) -> None:
+    response = await _form(console, "trigger-an-event", event="acme/web/shop/order-paid", context='{"order_id": "A-7"}')
+    assert response.status_code == 200, response.text
+    message = response.json()["custom_form_success"]
+    stored = await Occurrence.select(Occurrence.id, Occurrence.context).output(load_json=True)
+    assert [row["context"] for row in stored] == [{"order_id": "A-7"}]
+    assert f"#/occurrence/{stored[0]['id']}/" in message
+
+    for event, context in (("acme/web/shop/frozen", "{}"), ("acme/web/shop/nope", "{}"), ("acme/web/shop/order-paid", "[1]")):
+        through_api = await api.post(f"{SHOP}/e/{event.rsplit('/', 1)[1]}/trigger/", content=f'{{"context": {context}}}')
+        refused = await _form(console, "trigger-an-event", event=event, context=context)
+        assert refused.status_code == 422
+        assert refused.json()["custom_form_error"] == through_api.json()["detail"]
+    bad_json = await _form(console, "trigger-an-event", event="acme/web/shop/order-paid", context="{nope")
+    assert bad_json.json()["custom_form_error"] == "context: not valid JSON"
+    bad_path = await _form(console, "trigger-an-event", event="acme/order-paid")
+    assert bad_path.json()["custom_form_error"].startswith("event: expected organization/project/application/event")
+    assert len(await Occurrence.select(Occurrence.id)) == 1
+
+
+async def test_preview_form_stores_nothing(api: Api, console: httpx.AsyncClient) -> None:
+    response = await _form(console, "preview-an-event", event="acme/web/shop/order-paid", context="{}")
+    assert response.status_code == 200, response.text
+    assert "message(s) for order-paid" in response.json()["custom_form_success"]
+    assert await Occurrence.count() == 0
+
+
+async def test_mint_key_form_shows_a_working_token_once(api: Api, console: httpx.AsyncClient) -> None:
+    response = await _form(
+        console, "mint-an-api-key", organization="acme", name="from-console", grants="event:trigger, occurrence:read",
+        project="web", application="shop",
+    )
+    assert response.status_code == 200, response.text
+    token = response.json()["custom_form_success"].rsplit(" ", 1)[1]
+    triggered = await api.client.post(ORDER_PAID, json={"context": {}}, headers={"Authorization": f"Key {token}"})
+    assert triggered.status_code == 201
+    listing = await console.get("/admin/api/tables/api_key/", params={"name": "from-console"})
+    listed = listing.json()["rows"]
+    assert len(listed) == 1 and listed[0]["token_hash"] is None
+
+    through_api = await api.post("/api/o/acme/keys/", json={"name": "other", "grants": ["no:such"]})
+    refused = await _form(console, "mint-an-api-key", organization="acme", name="other", grants="no:such")
+    assert refused.status_code == 422
+    assert refused.json()["custom_form_error"] == through_api.json()["detail"]
+    again = await _form(console, "mint-an-api-key", organization="acme", name="from-console", grants="event:trigger")
+    assert again.json()["custom_form_error"] == "name: a key named 'from-console' already exists"
+    unknown = await _form(console, "mint-an-api-key", organization="nope", name="x", grants="event:trigger")
+    assert unknown.json()["custom_form_error"] == "organization: unknown organization 'nope'"

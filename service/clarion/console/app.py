@@ -7,6 +7,7 @@ from piccolo_admin.endpoints import create_admin
 from piccolo_api.rate_limiting.middleware import InMemoryLimitProvider
 from starlette.types import ASGIApp
 
+from clarion.console.forms import console_forms
 from clarion.console.shown import console_tables
 from clarion.operators.tables import Operator, OperatorSession
 from clarion.process import Runtime
@@ -19,6 +20,7 @@ def create_console(admin: AdminSettings, runtime: Callable[[], Runtime]) -> ASGI
     """The console's ASGI app; `runtime()` gives the serving process's runtime once it has started."""
     return create_admin(  # type: ignore[no-any-return]
         tables=console_tables(runtime),
+        forms=console_forms(runtime),
         auth_table=Operator,
         session_table=OperatorSession,
         session_expiry=timedelta(minutes=admin.session_minutes),
