@@ -13,7 +13,7 @@ from clarion.auth.tokens import hash_token
 from clarion.events.tables import Event
 from clarion.http.app import create_app
 from clarion.occurrences.tables import Occurrence
-from clarion.operators.services import create_operator, delete_operator
+from clarion.operators.services import create_operator, delete_operator, reset_operator
 from clarion.settings import Settings
 from console_support import CONSOLE_CONFIG, OPERATOR, PASSWORD, console_login, csrf_header
 from events_api_support import API_CONFIG, ORDER_PAID, SHOP, Api, api, app_running  # noqa: F401  (api: the fixture)
@@ -250,3 +250,10 @@ async def test_mint_key_form_shows_a_working_token_once(api: Api, console: httpx
     assert again.json()["custom_form_error"] == "name: a key named 'from-console' already exists"
     unknown = await _form(console, "mint-an-api-key", organization="nope", name="x", grants="event:trigger")
     assert unknown.json()["custom_form_error"] == "organization: unknown organization 'nope'"
+
+
+async def test_resetting_an_operator_replaces_the_password(api: Api) -> None:
+    await reset_operator("dev", "first-password")  # creates
+    await reset_operator("dev", "second-password")  # replaces
+    assert (await console_login(api.client, "dev", "first-password")).status_code == 401
+    assert (await console_login(api.client, "dev", "second-password")).status_code == 200

@@ -86,3 +86,19 @@ def test_make_run_starts_and_the_printed_curl_delivers_a_mail(devserver) -> None
     assert len(mails) == 2, "the demo list has two members"
     text = mails[0].read_text()
     assert "Subject: Order A-1001 paid" in text
+
+
+def test_make_run_prints_a_working_console_login(devserver) -> None:  # type: ignore[no-untyped-def]
+    base_url, output, _ = devserver
+    login = re.search(r"Console: (\S+) \(log in as (\S+) / (\S+);", output)
+    assert login, output
+    url, username, password = login.groups()
+    assert url == f"{base_url}/admin/"
+    with httpx.Client(base_url=base_url, timeout=30) as client:
+        client.get("/admin/")
+        csrf = {"X-CSRFToken": client.cookies["csrftoken"]}
+        wrong = client.post("/admin/public/login/", json={"username": username, "password": "not-it"}, headers=csrf)
+        assert wrong.status_code == 401
+        right = client.post("/admin/public/login/", json={"username": username, "password": password}, headers=csrf)
+        assert right.status_code == 200, right.text
+        assert client.get("/admin/api/user/").json()["username"] == username

@@ -4,6 +4,7 @@ import argparse
 import asyncio
 import getpass
 import json
+import secrets
 import sys
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
@@ -77,6 +78,19 @@ def _delete_user(settings: Settings, args: argparse.Namespace) -> int:
     _with_database(settings, lambda: delete_operator(args.username))
     print(f"operator {args.username!r} deleted; their sessions ended")
     return 0
+
+
+DEVELOPMENT_OPERATOR = "dev"
+
+
+def development_login(settings: Settings) -> str:
+    """`make run`: a fresh password for the operator "dev" (created if needed), and where to use it."""
+    from clarion.operators.services import reset_operator
+
+    password = secrets.token_urlsafe(12)
+    _with_database(settings, lambda: reset_operator(DEVELOPMENT_OPERATOR, password))
+    url = f"http://{settings.server.host}:{settings.server.port}/admin/"
+    return f"Console: {url} (log in as {DEVELOPMENT_OPERATOR} / {password}; a new password each run)"
 
 
 def _with_database(settings: Settings, work: Callable[[], Coroutine[Any, Any, T]]) -> T:

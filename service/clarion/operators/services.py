@@ -20,6 +20,26 @@ class OperatorView(msgspec.Struct, kw_only=True):
 
 async def create_operator(username: str, password: str) -> None:
     """A new active operator allowed into the console; refuses a taken name or a weak password."""
+    _check(username, password)
+    if await Operator.exists().where(Operator.username == username):
+        raise Conflict(f"operator {username!r} already exists")
+    # `email` is unique and required by Piccolo's user table; operators log in by name only.
+    await Operator.create_user(
+        username=username, password=password, email=f"{username}@operators.invalid", active=True, admin=True
+    )
+
+
+async def reset_operator(username: str, password: str) -> None:
+    """Give `username` this password, creating the operator if needed (`make run`'s development login)."""
+    _check(username, password)
+    if not await Operator.exists().where(Operator.username == username):
+        await create_operator(username, password)
+        return
+    await Operator.update_password(username, password)
+    await Operator.update({Operator.active: True, Operator.admin: True}).where(Operator.username == username)
+
+
+def _check(username: str, password: str) -> None:
     if not USERNAME.match(username):
         raise BadRequest(
             f"username {username!r}: 1 to 100 letters, digits, '_', '.', '@' or '-', starting with a letter or digit"
@@ -28,12 +48,6 @@ async def create_operator(username: str, password: str) -> None:
         Operator._validate_password(password)
     except ValueError as exc:
         raise BadRequest(f"password: {exc}") from None
-    if await Operator.exists().where(Operator.username == username):
-        raise Conflict(f"operator {username!r} already exists")
-    # `email` is unique and required by Piccolo's user table; operators log in by name only.
-    await Operator.create_user(
-        username=username, password=password, email=f"{username}@operators.invalid", active=True, admin=True
-    )
 
 
 async def list_operators() -> list[OperatorView]:
