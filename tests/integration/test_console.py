@@ -257,3 +257,14 @@ async def test_resetting_an_operator_replaces_the_password(api: Api) -> None:
     await reset_operator("dev", "second-password")  # replaces
     assert (await console_login(api.client, "dev", "first-password")).status_code == 401
     assert (await console_login(api.client, "dev", "second-password")).status_code == 200
+
+
+async def test_dashboard_is_behind_the_login_and_counts_the_queue(api: Api, console: httpx.AsyncClient) -> None:
+    anonymous = await api.client.get("/admin/dashboard/")
+    assert anonymous.status_code == 303
+    assert anonymous.headers["location"] == "/admin/#/login"
+    assert (await api.post(ORDER_PAID, json={"context": {}})).status_code == 201
+    page = await console.get("/admin/dashboard/")
+    assert page.status_code == 200
+    assert "<tr><td>occurrence</td><td>1</td>" in page.text
+    assert "<script" not in page.text and "http://" not in page.text.replace('xmlns="http://www.w3.org/2000/svg"', "")

@@ -137,6 +137,17 @@ async def test_an_operators_day_in_the_console(served, browser, database_url: st
         listing = await asyncio.to_thread(open_occurrence)
         assert deliveries[0]["id"] in listing
 
+        # The dashboard, from the sidebar's link: the delivery is counted, by status and by channel.
+        def open_dashboard() -> str:
+            console.open("")
+            console.browser.find_element(By.LINK_TEXT, "Dashboard").click()
+            console.wait_for_text("Deliveries per channel")
+            console.screenshot("console-dashboard")
+            return console.text()
+
+        dashboard = await asyncio.to_thread(open_dashboard)
+        assert "last 24 hours (1)" in dashboard and "delivered" in dashboard and "email" in dashboard
+
         # An invalid template is refused with the API's message.
         broken = "Order {{ order_id "
         through_api = await api.put(f"{SHOP}/e/order-paid/templates/webhook/", json={"subject": broken})

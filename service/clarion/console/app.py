@@ -5,7 +5,10 @@ from datetime import timedelta
 
 from piccolo_admin.endpoints import create_admin
 from piccolo_api.rate_limiting.middleware import InMemoryLimitProvider
+from starlette.routing import Mount, Route, Router
 from starlette.types import ASGIApp
+
+from clarion.console.dashboard import dashboard_app
 
 from clarion.console.forms import console_forms
 from clarion.console.shown import console_tables
@@ -17,8 +20,11 @@ SITE_NAME = "Clarion"
 
 
 def create_console(admin: AdminSettings, runtime: Callable[[], Runtime]) -> ASGIApp:
-    """The console's ASGI app; `runtime()` gives the serving process's runtime once it has started."""
-    return create_admin(  # type: ignore[no-any-return]
+    """The console's ASGI app; `runtime()` gives the serving process's runtime once it has started.
+
+    Piccolo Admin, plus the dashboard at `dashboard/` (a link in its sidebar).
+    """
+    admin_app = create_admin(
         tables=console_tables(runtime),
         forms=console_forms(runtime),
         auth_table=Operator,
@@ -30,4 +36,6 @@ def create_console(admin: AdminSettings, runtime: Callable[[], Runtime]) -> ASGI
         allowed_hosts=admin.allowed_hosts,
         site_name=SITE_NAME,
         auto_include_related=False,
+        sidebar_links={"Dashboard": "dashboard/"},
     )
+    return Router(routes=[Route("/dashboard/", dashboard_app()), Mount("", app=admin_app)])
