@@ -117,5 +117,5 @@ class Console:
 
 
 def _visible(browser: WebDriver, css: str) -> WebElement | bool:
-    found = [element for element in browser.find_elements(By.CSS_SELECTOR, css) if element.is_displayed() or element.get_attribute("type") == "hidden"]
+    found = [element for element in browser.find_elements(By.CSS_SELECTOR, css) if element.is_displayed() or element.get_property("type") == "hidden"]
     return found[0] if found else False

@@ -86,7 +86,7 @@ async def test_an_operators_day_in_the_console(served, browser, database_url: st
 
         def lock_event() -> None:
             console.open(f"event/{event_id}/")
-            console.wait(lambda b: console.element('input[name="slug"]').get_attribute("value") == "invoice-sent", "the event")
+            console.wait(lambda b: console.element('input[name="slug"]').get_property("value") == "invoice-sent", "the event")
             console.choose("locked", "True")
             console.click("save_button")
             console.wait_for_text("Successfully saved row")
@@ -125,7 +125,7 @@ async def test_an_operators_day_in_the_console(served, browser, database_url: st
         def open_occurrence() -> str:
             console.open(f"occurrence/{occurrence}/")
             console.wait(
-                lambda b: console.element('[name="status"]').get_attribute("value") == "completed", "the occurrence"
+                lambda b: console.element('[name="status"]').get_property("value") == "completed", "the occurrence"
             )
             console.screenshot("console-occurrence")
             console.browser.find_element(By.PARTIAL_LINK_TEXT, "Show referencing tables").click()
