@@ -268,3 +268,32 @@ async def test_dashboard_is_behind_the_login_and_counts_the_queue(api: Api, cons
     assert page.status_code == 200
     assert "<tr><td>occurrence</td><td>1</td>" in page.text
     assert "<script" not in page.text and "http://" not in page.text.replace('xmlns="http://www.w3.org/2000/svg"', "")
+
+
+async def test_assignment_edits_check_the_channel_and_its_secret_as_the_api_does(
+    api: Api, console: httpx.AsyncClient
+) -> None:
+    from clarion.users.tables import Address, User
+
+    organization = (await Event.select(Event.application.project.organization.id.as_alias("org")).first())["org"]
+    user = (await User.insert(User(organization=organization, username="ann")).returning(User.id))[0]["id"]
+    address = (
+        await Address.insert(Address(user=user, name="hook", value="https://example.com/h", kind="url")).returning(Address.id)
+    )[0]["id"]
+    for channel, secret in (("webhook", "not-a-secret"), ("email", None), ("fax", None)):
+        body = {"address": "hook", "channel": channel, **({"secret": secret} if secret else {})}
+        through_api = await api.post("/api/o/acme/u/ann/assignments/", json=body)
+        assert through_api.status_code == 400, through_api.text
+        refused = await console.post(
+            "/admin/api/tables/assignment/",
+            json={"address": address, "channel": channel, "secret": secret, "created": "2026-12-08T00:00:00Z"},
+            headers=csrf_header(console),
+        )
+        assert refused.status_code == 400
+        assert refused.json()["detail"] == through_api.json()["detail"]
+    accepted = await console.post(
+        "/admin/api/tables/assignment/",
+        json={"address": address, "channel": "webhook", "active": True, "created": "2026-12-08T00:00:00Z"},
+        headers=csrf_header(console),
+    )
+    assert accepted.status_code == 201, accepted.text

@@ -29,8 +29,10 @@ from clarion.catalog.notifications import check_channel, check_template
 from clarion.decoding import decode_fields
 from clarion.errors import ClarionError
 from clarion.events.tables import Event
+from clarion.membership.assignments import check_assignment
 from clarion.notifications.schemas import TemplateIn
 from clarion.process import Runtime
+from clarion.users.tables import Address
 
 ExtraCheck = Callable[[Runtime, Mapping[str, Any]], Awaitable[None]]
 
@@ -140,3 +142,11 @@ async def compilable_template(runtime: Runtime, row: Mapping[str, Any]) -> None:
         raise ClarionError(f"event: unknown event {row['event']}")
     parts = TemplateIn(subject=row.get("subject"), text=row.get("text"), html=row.get("html"))
     await check_template(runtime.renderer, organization["slug"], parts)
+
+
+async def reachable_address(runtime: Runtime, row: Mapping[str, Any]) -> None:
+    """An assignment's channel is configured, reaches its address's kind and accepts its (webhook) secret."""
+    address = await Address.select(Address.kind).where(Address.id == row["address"]).first()
+    if address is None:
+        raise ClarionError(f"address: unknown address {row['address']}")
+    check_assignment(runtime.channels, row["channel"], address["kind"], row.get("secret") or None)

@@ -10,7 +10,7 @@ from starlette.requests import Request
 
 from clarion.auth.tables import ApiKey
 from clarion.catalog.schemas import CatalogOrganization
-from clarion.console.rules import ApiRules, compilable_template, configured_channels
+from clarion.console.rules import ApiRules, compilable_template, configured_channels, reachable_address
 from clarion.distribution.tables import DistributionList, DistributionListMember
 from clarion.events.tables import Event
 from clarion.notifications.schemas import NotificationIn, TemplateIn
@@ -30,6 +30,7 @@ RULES = (
     ApiRules(Event, EventIn, fixed=("slug", "application")),
     ApiRules(Notification, NotificationIn, fixed=("event",), extra=(configured_channels,)),
     ApiRules(Template, TemplateIn, fixed=("event", "notification"), extra=(configured_channels, compilable_template)),
+    ApiRules(Assignment, None, fixed=("address",), extra=(reachable_address,)),
 )
 MENU = {
     Organization: CATALOG, Project: CATALOG, Application: CATALOG, Event: CATALOG,
