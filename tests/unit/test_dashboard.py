@@ -1,17 +1,19 @@
-"""The console's dashboard drawing and its percentiles (pure functions; the page itself: test_console.py)."""
+"""The console's dashboard drawing and its percentiles (pure functions; the page itself: test_console.py).
+
+The console's modules are imported inside the tests, not at collection: the derandomized fuzz test
+(test_api_fuzz.py) drew different requests once the dashboard's imports were loaded before it ran.
+"""
 
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from clarion.console.dashboard import render_dashboard
-from clarion.occurrences.store.activity import Activity, _percentiles
-from clarion.occurrences.store.queue import QueueState
-
 pytestmark = pytest.mark.no_db
 
 
 def test_percentiles_are_nearest_rank() -> None:
+    from clarion.occurrences.store.activity import _percentiles
+
     assert _percentiles([]) == {}
     assert _percentiles([3.0]) == {50: 3.0, 90: 3.0, 99: 3.0}
     values = [float(n) for n in range(1, 101)]  # 1 … 100
@@ -19,6 +21,10 @@ def test_percentiles_are_nearest_rank() -> None:
 
 
 def test_the_page_draws_every_figure_and_escapes_labels() -> None:
+    from clarion.console.dashboard import render_dashboard
+    from clarion.occurrences.store.activity import Activity
+    from clarion.occurrences.store.queue import QueueState
+
     now = datetime(2026, 12, 8, 12, 30, tzinfo=UTC)
     hours = [now.replace(minute=0) - timedelta(hours=23 - index) for index in range(24)]
     activity = Activity(

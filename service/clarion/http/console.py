@@ -6,7 +6,6 @@ from litestar import Litestar
 from litestar.handlers import ASGIRouteHandler, asgi
 from litestar.types import Receive, Scope, Send
 
-from clarion.console.app import create_console
 from clarion.process import Runtime
 from clarion.settings import AdminSettings
 
@@ -14,7 +13,13 @@ CONSOLE_PATH = "/admin"
 
 
 def console_handler(admin: AdminSettings) -> ASGIRouteHandler:
-    """The mount: hands every request under /admin/ to the console, unchanged (path, trailing slash)."""
+    """The mount: hands every request under /admin/ to the console, unchanged (path, trailing slash).
+
+    The console (Piccolo Admin, FastAPI, pydantic) is imported only here, when it is enabled: a
+    `clarion serve` without it loads none of that.
+    """
+    from clarion.console.app import create_console
+
     runtime: list[Runtime] = []  # the serving app's runtime, set by each request (it exists once the app started)
     console = create_console(admin, lambda: runtime[0])
 
