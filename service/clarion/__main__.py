@@ -18,6 +18,7 @@ import msgspec
 
 from clarion.cli.common import ClarionCliError, add_common_options, port_problem, run_command
 from clarion.settings import Settings
+from clarion.console.commands import add_admin_commands
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -69,6 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     check = config_commands.add_parser("check", help="validate the configuration file")
     check.set_defaults(command=_config_check)
     register_operations(commands)
+    add_admin_commands(commands)
     return parser
 
 

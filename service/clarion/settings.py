@@ -127,7 +127,18 @@ class CacheSettings(_Section):
 
 
 class AdminSettings(_Section):
+    """The operator's console at /admin/ (Piccolo Admin); see docs/admin.md."""
+
     enabled: bool = False
+    secure_cookies: bool = False
+    """Behind TLS: the session cookie is `Secure` and CSRF also checks the `Referer` against `allowed_hosts`."""
+    allowed_hosts: list[str] = []
+    session_minutes: PositiveInt = 60
+    """A session ends after this long unused (each use near the end extends it by 20 minutes)."""
+    max_session_days: PositiveInt = 7
+    login_attempts: PositiveInt = 20
+    """Login requests one client may make per `login_window_s`; more are answered 429."""
+    login_window_s: PositiveInt = 300
 
 
 class MetricsSettings(_Section):

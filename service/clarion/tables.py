@@ -7,6 +7,7 @@ from clarion.distribution.tables import DistributionList, DistributionListMember
 from clarion.events.tables import Event
 from clarion.notifications.tables import Notification, Subscription, Template
 from clarion.occurrences.tables import Delivery, IdempotencyRecord, Occurrence
+from clarion.operators.tables import Operator, OperatorSession
 from clarion.organizations.tables import Application, Organization, Project
 from clarion.users.tables import Address, ApplicationMembership, Assignment, User
 
@@ -28,4 +29,6 @@ ALL_TABLES: tuple[type[Table], ...] = (
     Occurrence,
     Delivery,
     IdempotencyRecord,
+    Operator,
+    OperatorSession,
 )

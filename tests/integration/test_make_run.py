@@ -110,3 +110,19 @@ def test_make_run_names_a_taken_port_instead_of_a_traceback(tmp_path: Path, take
     assert result.stderr.startswith(f"make run: {'HTTP' if taken == 'http' else 'development SMTP'} port 127.0.0.1:{port} is taken")
     assert f"change {key} in config/development.toml" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_make_run_prints_a_working_console_login(devserver) -> None:  # type: ignore[no-untyped-def]
+    base_url, output, _ = devserver
+    login = re.search(r"Console: (\S+) \(log in as (\S+) / (\S+);", output)
+    assert login, output
+    url, username, password = login.groups()
+    assert url == f"{base_url}/admin/"
+    with httpx.Client(base_url=base_url, timeout=30) as client:
+        client.get("/admin/")
+        csrf = {"X-CSRFToken": client.cookies["csrftoken"]}
+        wrong = client.post("/admin/public/login/", json={"username": username, "password": "not-it"}, headers=csrf)
+        assert wrong.status_code == 401
+        right = client.post("/admin/public/login/", json={"username": username, "password": password}, headers=csrf)
+        assert right.status_code == 200, right.text
+        assert client.get("/admin/api/user/").json()["username"] == username

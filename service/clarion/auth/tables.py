@@ -13,7 +13,7 @@ class ApiKey(Table):
     project = ForeignKey(Project, null=True, default=None)
     application = ForeignKey(Application, null=True, default=None)
     name = Varchar(length=150)
-    token_hash = Varchar(length=64, unique=True)
+    token_hash = Varchar(length=64, unique=True, secret=True)  # secret: never in the console
     grants = JSON(default="[]")
     expires_at = Timestamptz(null=True, default=None)
     active = Boolean(default=True)

@@ -175,7 +175,7 @@ async def _check_notification(
 ) -> None:
     """400 naming the field when the list or a channel is not one the notification may use."""
     for index, channel in enumerate(fields.get("channels") or ()):
-        _check_channel(channels, channel, f"channels[{index}]")
+        check_channel(channels, channel, f"channels[{index}]")
         if channel in fields["channels"][:index]:
             raise BadRequest(f"channels[{index}]: channel {channel!r} is listed twice")
     list_id = fields.get("distribution_list")
@@ -197,7 +197,7 @@ async def _check_notification(
         )
 
 
-def _check_channel(channels: ChannelSet, channel: str, field: str) -> None:
+def check_channel(channels: ChannelSet, channel: str, field: str) -> None:
     if channels.state(channel) == "unknown":
         raise BadRequest(f"{field}: channel {channel!r} is not configured")
 
@@ -217,8 +217,8 @@ async def put_template(
     event = await _event(path)
     if notification is not None:
         await _notification_row(event, notification)
-    _check_channel(channels, channel, "channel")
-    await _check_template(renderer, path.org, data)
+    check_channel(channels, channel, "channel")
+    await check_template(renderer, path.org, data)
     where = _template_scope(event, notification, channel)
     parts = {"subject": data.subject, "text": data.text, "html": data.html}
     async with write_transaction():
@@ -257,7 +257,7 @@ def _template_scope(event: EventRef, notification: int | None, channel: str) -> 
     return (Template.event == event.id) & owner & (Template.channel == channel)
 
 
-async def _check_template(renderer: TemplateRenderer, organization: str, data: TemplateIn) -> None:
+async def check_template(renderer: TemplateRenderer, organization: str, data: TemplateIn) -> None:
     """400 naming the part that is too large or does not compile in the renderer's sandbox."""
     if all(getattr(data, part) is None for part in PARTS):
         raise BadRequest("body: give at least one of subject, text, html")

@@ -1,4 +1,4 @@
-"""`make run`: migrate, mint a demo key, start the development mail server, serve."""
+"""`make run`: migrate, mint a demo key, set a development console login, start the development mail server, serve."""
 
 import os
 import sys
@@ -6,6 +6,7 @@ from pathlib import Path
 
 from clarion.__main__ import main as clarion_main
 from clarion.cli.common import port_problem
+from clarion.console.commands import development_login
 from clarion.devtools.mailsink import start_mail_sink
 from clarion.settings import load_settings
 
@@ -40,6 +41,8 @@ def main() -> int:
         status = clarion_main(command)
         if status:
             return status
+    if settings.admin.enabled:
+        print(development_login(settings), flush=True)
     sink = start_mail_sink(MAIL_DIRECTORY, host, port)
     print(f"\nDevelopment SMTP server on {host}:{port}; mail lands in {MAIL_DIRECTORY}/", flush=True)
     try:

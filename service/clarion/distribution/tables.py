@@ -1,6 +1,7 @@
 """Distribution lists of a project and their members."""
 
 from piccolo.columns import ForeignKey, Timestamptz, Varchar
+from piccolo.columns.readable import Readable
 from piccolo.table import Table
 
 from clarion.organizations.tables import Application, Project
@@ -14,6 +15,10 @@ class DistributionList(Table):
     application = ForeignKey(Application, null=True, default=None)
     name = Varchar(length=255)
     created = Timestamptz()
+
+    @classmethod
+    def get_readable(cls) -> Readable:  # how the console (/admin/) names a row in pickers and links
+        return Readable(template="%s", columns=[cls.name])
 
 
 class DistributionListMember(Table):

@@ -1,6 +1,7 @@
 """Events of an application: the named things that can happen and be triggered."""
 
 from piccolo.columns import Boolean, ForeignKey, Text, Timestamptz, Varchar
+from piccolo.columns.readable import Readable
 from piccolo.table import Table
 
 from clarion.organizations.tables import SLUG_LENGTH, Application
@@ -17,3 +18,7 @@ class Event(Table):
     locked = Boolean(default=False)
     paused = Boolean(default=False)
     created = Timestamptz()
+
+    @classmethod
+    def get_readable(cls) -> Readable:  # how the console (/admin/) names a row in pickers and links
+        return Readable(template="%s", columns=[cls.slug])

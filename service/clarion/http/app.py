@@ -14,6 +14,7 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from clarion.http.authentication import OPENAPI_COMPONENTS, ApiKeyAuthenticationMiddleware, api_keys_lifespan
 from clarion.http.body import check_path_and_query
+from clarion.http.console import console_handler
 from clarion.http.controllers.channels import ChannelController, PluginController
 from clarion.http.controllers.distribution import DistributionListController, SubscriptionController
 from clarion.http.controllers.events import EventController
@@ -76,6 +77,8 @@ class ClarionPlugin(InitPlugin):
         # (A `before_request` on a controller or handler would replace this one: there is none.)
         app_config.before_request = _before_request
         app_config.route_handlers.extend([*ROUTE_HANDLERS, swagger_ui_assets()])
+        if self.settings.admin.enabled:
+            app_config.route_handlers.append(console_handler(self.settings.admin))
         return app_config
 
     def _add_dependencies(self, app_config: AppConfig) -> None:

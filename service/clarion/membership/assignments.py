@@ -64,14 +64,7 @@ async def create_assignment(
     ).first()
     if address is None:
         raise BadRequest(f"address: user {user['username']!r} has no address named {request.address!r}")
-    kinds = channel_kinds(channels, request.channel, "channel")
-    if address["kind"] not in kinds:
-        accepted = ", ".join(sorted(kinds)) or "nothing"
-        raise BadRequest(
-            f"channel: channel {request.channel!r} cannot reach a {address['kind']} address (accepts {accepted})"
-        )
-    if request.secret is not None:
-        check_channel_secret(channels, request.channel, request.secret, "secret")
+    check_assignment(channels, request.channel, address["kind"], request.secret)
     async with write_transaction():
         existing = await Assignment.select(Assignment.id, Assignment.active).where(
             (Assignment.address == address["id"]) & (Assignment.channel == request.channel)
@@ -87,6 +80,16 @@ async def create_assignment(
             Assignment(address=address["id"], channel=request.channel, secret=request.secret, active=request.active)
         ).returning(Assignment.id)
     return await read_assignment(rows[0]["id"], channels.address_kinds)
+
+
+def check_assignment(channels: ChannelSet, channel: str, address_kind: str, secret: str | None) -> None:
+    """400 naming the field unless `channel` is configured, reaches `address_kind` addresses and accepts `secret`."""
+    kinds = channel_kinds(channels, channel, "channel")
+    if address_kind not in kinds:
+        accepted = ", ".join(sorted(kinds)) or "nothing"
+        raise BadRequest(f"channel: channel {channel!r} cannot reach a {address_kind} address (accepts {accepted})")
+    if secret is not None:
+        check_channel_secret(channels, channel, secret, "secret")
 
 
 def scope_name(principal: ApiPrincipal) -> str:

@@ -1,6 +1,7 @@
 """What an event sends: its notifications, direct subscriptions to them, and message templates."""
 
 from piccolo.columns import JSON, Boolean, ForeignKey, Text, Timestamptz, Varchar
+from piccolo.columns.readable import Readable
 from piccolo.table import Table
 
 from clarion.distribution.tables import DistributionList
@@ -19,6 +20,10 @@ class Notification(Table):
     context_filter = JSON(default="{}")
     active = Boolean(default=True)
     created = Timestamptz()
+
+    @classmethod
+    def get_readable(cls) -> Readable:  # how the console (/admin/) names a row in pickers and links
+        return Readable(template="%s", columns=[cls.name])
 
 
 class Subscription(Table):

@@ -1,6 +1,7 @@
 """The tenant hierarchy: Organization → Project → Application (events: `clarion.events.tables`)."""
 
 from piccolo.columns import Boolean, ForeignKey, Timestamptz, Varchar
+from piccolo.columns.readable import Readable
 from piccolo.table import Table
 
 SLUG_LENGTH = 100
@@ -12,6 +13,10 @@ class Organization(Table):
     slug = Varchar(length=SLUG_LENGTH, unique=True)
     name = Varchar(length=255)
     created = Timestamptz()
+
+    @classmethod
+    def get_readable(cls) -> Readable:  # how the console (/admin/) names a row in pickers and links
+        return Readable(template="%s", columns=[cls.slug])
 
 
 class Project(Table):
@@ -25,6 +30,10 @@ class Project(Table):
     paused = Boolean(default=False)
     created = Timestamptz()
 
+    @classmethod
+    def get_readable(cls) -> Readable:  # how the console (/admin/) names a row in pickers and links
+        return Readable(template="%s", columns=[cls.slug])
+
 
 class Application(Table):
     """A client system that triggers events."""
@@ -36,3 +45,7 @@ class Application(Table):
     locked = Boolean(default=False)
     paused = Boolean(default=False)
     created = Timestamptz()
+
+    @classmethod
+    def get_readable(cls) -> Readable:  # how the console (/admin/) names a row in pickers and links
+        return Readable(template="%s", columns=[cls.slug])

@@ -1,6 +1,7 @@
 """Users of an organization, their addresses and the channels those are assigned to."""
 
 from piccolo.columns import JSON, Boolean, ForeignKey, Timestamptz, Varchar
+from piccolo.columns.readable import Readable
 from piccolo.table import Table
 
 from clarion.organizations.tables import Application, Organization
@@ -17,6 +18,10 @@ class User(Table, tablename="clarion_user"):
     locked = Boolean(default=False)
     custom_fields = JSON(default="{}")
     created = Timestamptz()
+
+    @classmethod
+    def get_readable(cls) -> Readable:  # how the console (/admin/) names a row in pickers and links
+        return Readable(template="%s", columns=[cls.username])
 
 
 
