@@ -10,7 +10,7 @@ import os
 from collections.abc import AsyncIterator
 
 from clarion.db.engine import ClarionEngine, bind_engine, create_engine
-from clarion.errors import ClarionError
+from clarion.errors import ServiceUnavailable
 from clarion.settings import DatabaseSettings
 from clarion.tables import ALL_TABLES
 
@@ -79,4 +79,4 @@ async def require_migrated() -> None:
     from piccolo.apps.migrations.tables import Migration
 
     if not await Migration.table_exists() or not await ALL_TABLES[0].table_exists():
-        raise ClarionError("the database is not migrated: run `clarion migrate` first")
+        raise ServiceUnavailable("the database is not migrated: run `clarion migrate` first")

@@ -21,11 +21,13 @@ from delivery_support import MailSink
 
 pytestmark = [pytest.mark.no_db, pytest.mark.slow, pytest.mark.timeout(600)]
 
-# Development-only modules: importing them without their tool says what to install.
+# Development-only modules, and modules of an optional extra: importing them without their tool says
+# what is missing (the apprise channel is then listed as unavailable, with its install command).
 DEVELOPMENT_ONLY = {
     "clarion.devtools.mailsink": "needs aiosmtpd: pip install 'clarion[dev]'",
     "clarion.devtools.devserver": "needs aiosmtpd: pip install 'clarion[dev]'",
     "clarion_plugins.testing": "needs pytest: pip install pytest",
+    "clarion_channels.apprise": "the apprise channel needs the Apprise library",
 }
 # Everything else the wheel ships: importing each proves its imports are declared.
 IMPORT_EVERY_MODULE = f"""

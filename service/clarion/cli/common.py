@@ -55,13 +55,23 @@ def run_command(args: argparse.Namespace) -> int:
     except (SettingsError, ClarionCliError) as exc:
         print(f"clarion: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except ClarionError as exc:
+        if not 400 <= exc.status_code < 500:
+            return _runtime_failure(args, name, exc)
+        print(f"clarion: {exc.detail}", file=sys.stderr)  # refused input (bad value, unknown name): the user's to fix
+        return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
-    except Exception as exc:  # a runtime failure: one line, the traceback only on request
-        if args.debug:
-            traceback.print_exc()
-        print(f"clarion: {name} failed: {describe(exc)}", file=sys.stderr)
-        return EXIT_FAILURE
+    except Exception as exc:
+        return _runtime_failure(args, name, exc)
+
+
+def _runtime_failure(args: argparse.Namespace, name: str, exc: Exception) -> int:
+    """One line naming what failed, the traceback only on request (`--debug`)."""
+    if args.debug:
+        traceback.print_exc()
+    print(f"clarion: {name} failed: {describe(exc)}", file=sys.stderr)
+    return EXIT_FAILURE
 
 
 def describe(exc: BaseException) -> str:

@@ -23,7 +23,7 @@ def add_admin_commands(commands: "argparse._SubParsersAction[argparse.ArgumentPa
     admin_commands = admin.add_subparsers(required=True, metavar="SUBCOMMAND")
 
     create = admin_commands.add_parser("create-user", help="create an operator who can log into the console")
-    create.add_argument("username")
+    create.add_argument("username", help="the operator's login name")
     create.add_argument(
         "--password-stdin", action="store_true", help="read the password from standard input (else: prompt)"
     )
@@ -34,7 +34,7 @@ def add_admin_commands(commands: "argparse._SubParsersAction[argparse.ArgumentPa
     listing.set_defaults(command=_list_users)
 
     delete = admin_commands.add_parser("delete-user", help="delete an operator and end their sessions")
-    delete.add_argument("username")
+    delete.add_argument("username", help="the operator to delete")
     delete.set_defaults(command=_delete_user)
 
 
