@@ -1,12 +1,12 @@
 """Request input at the HTTP edge: bodies, path and query values.
 
 A handler that takes a body names it `payload` and declares its decoder on the
-route: `dependencies=decoded(TriggerRequest, after="event")`. The
-decoder is a dependency of the path's lookup (`clarion.http.paths`), so the
-order of checks is 401/403 (guards), 404 (the lookup of every level and item
-the path names), 413/400 (the body, by `clarion.decoding`, the one JSON body
-decoder); the handler gets the decoded Struct. `clarion.http.openapi` documents the same type as the
-operation's request body.
+route: `dependencies=decoded(TriggerRequest, after="event")`. The decoder is a
+dependency of the path's lookup (`clarion.http.paths`), so the order of checks
+is 401/403 (guards), 404 (the lookup of every level and item the path names),
+413/400 (the body, by `clarion.decoding`, the one JSON body decoder); the
+handler gets the decoded Struct. `clarion.http.openapi` documents the same
+type as the operation's request body.
 
 `check_path_and_query` (the app's `before_request`, so after the guards'
 401/403) refuses NUL characters in path and query values, and answers 404 for
@@ -24,6 +24,7 @@ from litestar.params import SkipValidation
 
 from clarion.decoding import decode_body, decode_fields
 from clarion.errors import BadRequest, NotFound, PayloadTooLarge
+from clarion.http.paths import PATH_DEPENDENCIES
 from clarion.schemas import MAX_ID, is_row_id
 
 T = TypeVar("T")
@@ -79,6 +80,8 @@ def decoded(
     the decoding altogether; `required` documents whether a body must be sent (by default: unless
     an empty one means `{}`).
     """
+    if after not in PATH_DEPENDENCIES:  # else Litestar would take `after` for a query parameter
+        raise ValueError(f"decoded(after={after!r}): not one of {sorted(PATH_DEPENDENCIES)}")
     if decode is None:
         decode = (lambda body: decode_fields(body, kind)) if empty_is_default else (lambda body: decode_body(body, kind))
     decoder = BodyDecoder(kind, decode, required=not empty_is_default if required is None else required)

@@ -94,7 +94,12 @@ class NotificationController(Controller):
         """Delete a notification no delivery refers to (else 409), with its subscriptions and templates."""
         await services.delete_notification(event, pk)
 
-    @put("/n/{pk:int}/templates/{channel:str}/", operation_id="putNotificationTemplate", guards=ADMIN, **_template_put("event_notification"))
+    @put(
+        "/n/{pk:int}/templates/{channel:str}/",
+        operation_id="putNotificationTemplate",
+        guards=ADMIN,
+        **_template_put("event_notification"),
+    )
     async def put_notification_template(
         self,
         request: Request[Any, Any, Any],
