@@ -5,6 +5,7 @@ connections (on a closed network they are refused and slow everything down).
 Screenshots are kept under var/screenshots/ (test artifacts; docs/admin.md shows copies).
 """
 
+import os
 import shutil
 import time
 from collections.abc import Callable, Iterator
@@ -34,7 +35,10 @@ WAIT_S = 60.0  # the machine is shared and loaded: generous, it only bounds a ha
 def _chromium() -> tuple[str, str]:
     browser, driver = shutil.which("chromium"), shutil.which("chromedriver")
     if browser is None or driver is None:
-        pytest.skip("needs Debian's chromium and chromium-driver (apt-get install chromium chromium-driver; .ci/run does)")
+        missing = "needs Debian's chromium and chromium-driver (apt-get install chromium chromium-driver; .ci/run does)"
+        if os.environ.get("CI"):  # .ci/run installs them: in CI a missing browser is a failure, never a skip
+            pytest.fail(missing)
+        pytest.skip(missing)
     return browser, driver
 
 
